@@ -5,6 +5,7 @@
 #include "cli-common.h"
 
 #include <glib-unix.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -6,6 +6,7 @@
 #include "cli-common.h"
 
 #include <locale.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
