@@ -1,0 +1,24 @@
+/* fuzz-mergekit-yaml.c — the mergekit YAML importer.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-graph.h"
+
+int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
+{
+  GPtrArray *warnings = g_ptr_array_new_with_free_func (g_free);
+  CruGraph *graph = cru_graph_import_mergekit ((const char *) data, size, "/nonexistent",
+                                               warnings, NULL);
+
+  if (graph != NULL)
+    {
+      char *yaml = cru_graph_export_mergekit (graph, "/nonexistent", NULL);
+      g_free (yaml);
+      g_object_unref (graph);
+    }
+  g_ptr_array_unref (warnings);
+  return 0;
+}
