@@ -125,6 +125,9 @@ gboolean cru_graph_can_undo       (CruGraph *self);
 gboolean cru_graph_can_redo       (CruGraph *self);
 gboolean cru_graph_undo           (CruGraph *self);
 gboolean cru_graph_redo           (CruGraph *self);
+/* Ends a burst of parameter edits: the next set_param starts a new undo step (call it when
+ * an entry loses focus). */
+void     cru_graph_break_coalescing (CruGraph *self);
 const char *cru_graph_get_undo_label (CruGraph *self);   /* NULL when nothing to undo */
 const char *cru_graph_get_redo_label (CruGraph *self);
 
