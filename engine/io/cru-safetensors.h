@@ -99,7 +99,8 @@ gboolean   cru_writer_write  (CruWriter *w, guint index, guint64 byte_offset,
 gboolean   cru_writer_write_f32 (CruWriter *w, guint index, guint64 elem_offset,
                                  const float *src, guint64 n, GError **error);
 /* Flushes, fsyncs, writes model.safetensors.index.json when there are several shards,
- * checks every byte of every tensor was written. */
+ * checks every byte of every tensor was written. Closes the files but does not free @w:
+ * call cru_writer_free afterwards (g_autoptr does). @layout must outlive @w. */
 gboolean   cru_writer_close  (CruWriter *w, GError **error);
 /* Closes without checks (after an error or a cancel). */
 void       cru_writer_free   (CruWriter *w);
