@@ -156,6 +156,10 @@ gboolean  cru_graph_get_modified  (CruGraph *self);
  * to @warnings when not NULL. */
 CruGraph *cru_graph_import_mergekit (const char *yaml, gssize length, const char *base_dir,
                                      GPtrArray *warnings, GError **error);
+/* As above, with the Output node's folder set to @out_dir when not NULL. */
+CruGraph *cru_graph_import_mergekit_full (const char *yaml, gssize length, const char *base_dir,
+                                          const char *out_dir, GPtrArray *warnings,
+                                          GError **error);
 CruGraph *cru_graph_import_mergekit_file (const char *path, GPtrArray *warnings,
                                           GError **error);
 /* Exports to mergekit YAML; fails with a translated reason when the graph cannot be
@@ -163,6 +167,10 @@ CruGraph *cru_graph_import_mergekit_file (const char *path, GPtrArray *warnings,
 char     *cru_graph_export_mergekit (CruGraph *self, const char *base_dir, GError **error);
 /* Finds a Hub name ("org/model") in the HF cache; NULL and @error naming where it looked. */
 char     *cru_hf_cache_resolve      (const char *repo_id, GError **error);
+/* The hub cache folder: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. */
+char     *cru_hf_cache_dir          (void);
+/* "org/name" when @path is the snapshot folder that name resolves to, else NULL. */
+char     *cru_hf_cache_repo_id      (const char *path);
 /* Lists model folders in the HF cache (snapshot paths), for "Add Model…". */
 GPtrArray *cru_hf_cache_list        (void);
 
