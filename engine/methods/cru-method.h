@@ -111,4 +111,17 @@ void             cru_method_validate   (const CruMethod *method, gboolean has_ba
                                         int n_models, const double *params,
                                         const double *model_params, GPtrArray *problems);
 
+/* Additions (methods helper) */
+/* TRUE when the method may be called on chunks with these resolved global parameters
+ * (the ELEMENTWISE flag, or a parameter choice that makes it so: DARE with rescale
+ * "inverse" or "none"). @params may be NULL (= defaults). */
+gboolean         cru_method_is_elementwise (const CruMethod *method, const double *params);
+/* Index of @choice in an ENUM spec's choices, or -1. Booleans map onto the "none"/"l1"
+ * choices of rescale: true → "l1", false → "none" (indices 1 and 0). */
+int              cru_param_spec_find_choice (const CruParamSpec *spec, const char *choice);
+/* The spec's default value of parameter @name, or NAN when the method lacks it. */
+double           cru_method_get_default    (const CruMethod *method, const char *name);
+/* Fills @params (n_params) with the defaults. */
+void             cru_method_fill_defaults  (const CruMethod *method, double *params);
+
 G_END_DECLS

@@ -1,0 +1,258 @@
+/* cru-method-sdm.c — SDM-W: Significant Deltas Merging with Weights (METHODS.md, "SDM-W")
+ *
+ * Each task vector keeps its changes at or above the k-th percentile of its non-zero
+ * magnitudes; models are weighted by the L1 mass of what they keep, summed over the whole
+ * model (a statistics pass) or per tensor.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-method-private.h"
+
+#include "cru-select.h"
+
+static const char *const normalization_choices[] = { "linear", "square", NULL };
+static const char *const scope_choices[] = { "tensor", "block", NULL };
+static const char *const weights_scope_choices[] = { "model", "tensor", NULL };
+
+enum { NORM_LINEAR, NORM_SQUARE };
+enum { SCOPE_TENSOR, SCOPE_BLOCK };
+enum { WEIGHTS_MODEL, WEIGHTS_TENSOR };
+
+static const CruParamSpec sdm_params[] = {
+  CRU_PARAM_SPEC_WEIGHT_UNUSED,
+  { "k", N_("Percentile"),
+    N_("Changes below this percentile of each task vector's magnitudes are dropped"),
+    CRU_PARAM_FLOAT, FALSE, 10.0, 0.0, 100.0, FALSE, FALSE, NULL },
+  { "normalization", N_("Weight rule"),
+    N_("linear: weights proportional to each model's kept change; square: to its square"),
+    CRU_PARAM_ENUM, FALSE, NORM_LINEAR, 0.0, 1.0, FALSE, FALSE, normalization_choices },
+  { "scope", N_("Filter scope"),
+    N_("Take the percentile per tensor or over all tensors of a layer"),
+    CRU_PARAM_ENUM, FALSE, SCOPE_TENSOR, 0.0, 1.0, FALSE, FALSE, scope_choices },
+  { "weights_scope", N_("Weight scope"),
+    N_("One weight per model (whole model) or per tensor"),
+    CRU_PARAM_ENUM, FALSE, WEIGHTS_MODEL, 0.0, 1.0, FALSE, FALSE, weights_scope_choices },
+};
+
+typedef struct {
+  GMutex  lock;
+  int     n_models;
+  int     normalization;
+  double *mass;     /* M_i */
+  double *weights;  /* W_i after finish */
+} SdmStats;
+
+static gsize
+sdm_workspace_bytes (int n_models, guint64 count)
+{
+  return _cru_workspace_float_bytes (1, count);
+}
+
+/* Threshold P of model m's task vector (delta written to @delta); FALSE when S is empty. */
+static gboolean
+sdm_threshold (const CruMethodCall *call, int m, double k, float *delta, double *p)
+{
+  _cru_sub (call->models[m], call->base, delta, call->count);
+  return cru_select_percentile (delta, call->count, k, CRU_SELECT_ABS, TRUE, p);
+}
+
+static double
+kept_mass (const float *delta, guint64 n, double p)
+{
+  double s = 0.0;
+  for (guint64 i = 0; i < n; i++)
+    {
+      double a = fabs ((double) delta[i]);
+      if (a != 0.0 && a >= p)
+        s += a;
+    }
+  return s;
+}
+
+static void
+weights_from_mass (const double *mass, int n, int normalization, double *weights)
+{
+  double total = 0.0;
+
+  for (int i = 0; i < n; i++)
+    total += normalization == NORM_SQUARE ? mass[i] * mass[i] : mass[i];
+  for (int i = 0; i < n; i++)
+    {
+      double v = normalization == NORM_SQUARE ? mass[i] * mass[i] : mass[i];
+      weights[i] = total > 0.0 ? v / total : 0.0;
+    }
+}
+
+static gpointer
+sdm_stats_new (const CruMethod *method, int n_models)
+{
+  SdmStats *stats = g_new0 (SdmStats, 1);
+
+  g_mutex_init (&stats->lock);
+  stats->n_models = n_models;
+  stats->mass = g_new0 (double, n_models);
+  stats->weights = g_new0 (double, n_models);
+  return stats;
+}
+
+static void
+sdm_stats_accumulate (gpointer data, const CruMethodCall *call)
+{
+  SdmStats *stats = data;
+  const CruMethod *method = &cru_method_sdm_w;
+  double k = _cru_call_param (method, call, "k");
+  int nm = MIN (call->n_models, stats->n_models);
+  g_autofree double *mass = g_new0 (double, nm);
+  g_autofree float *own = NULL;
+  float *delta;
+
+  if (call->workspace)
+    delta = _cru_workspace_floats (call, 0, call->count);
+  else
+    delta = own = g_new (float, call->count);
+
+  for (int m = 0; m < nm; m++)
+    {
+      double p;
+      if (sdm_threshold (call, m, k, delta, &p))
+        mass[m] = kept_mass (delta, call->count, p);
+    }
+
+  g_mutex_lock (&stats->lock);
+  stats->normalization = (int) _cru_call_param (method, call, "normalization");
+  for (int m = 0; m < nm; m++)
+    stats->mass[m] += mass[m];
+  g_mutex_unlock (&stats->lock);
+}
+
+static gboolean
+sdm_stats_finish (gpointer data, GError **error)
+{
+  SdmStats *stats = data;
+
+  weights_from_mass (stats->mass, stats->n_models, stats->normalization, stats->weights);
+  return TRUE;
+}
+
+static void
+sdm_stats_free (gpointer data)
+{
+  SdmStats *stats = data;
+
+  if (stats == NULL)
+    return;
+  g_mutex_clear (&stats->lock);
+  g_free (stats->mass);
+  g_free (stats->weights);
+  g_free (stats);
+}
+
+static const double *
+sdm_stats_get_weights (gconstpointer data)
+{
+  const SdmStats *stats = data;
+  return stats->weights;
+}
+
+static gboolean
+sdm_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
+{
+  const float *restrict b = call->base;
+  float *restrict out = call->out;
+  float *restrict delta = _cru_workspace_floats (call, 0, call->count);
+  int nm = call->n_models;
+  guint64 n = call->count;
+  double k = _cru_call_param (method, call, "k");
+  int normalization = (int) _cru_call_param (method, call, "normalization");
+  int weights_scope = (int) _cru_call_param (method, call, "weights_scope");
+  g_autofree double *mass = g_new0 (double, nm);
+  g_autofree double *weights = g_new0 (double, nm);
+  g_autofree double *thresholds = g_new0 (double, nm);
+  g_autofree gboolean *has = g_new0 (gboolean, nm);
+  double total = 0.0;
+
+  if ((int) _cru_call_param (method, call, "scope") != SCOPE_TENSOR)
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_UNSUPPORTED,
+                   _("sdm_w: scope “block” is not supported yet; use scope “tensor”"));
+      return FALSE;
+    }
+
+  for (int m = 0; m < nm; m++)
+    {
+      has[m] = sdm_threshold (call, m, k, delta, &thresholds[m]);
+      if (weights_scope == WEIGHTS_TENSOR && has[m])
+        mass[m] = kept_mass (delta, n, thresholds[m]);
+    }
+
+  if (weights_scope == WEIGHTS_TENSOR)
+    weights_from_mass (mass, nm, normalization, weights);
+  else
+    {
+      const SdmStats *stats = call->stats;
+      if (stats == NULL)
+        {
+          g_set_error (error, CRU_ERROR, CRU_ERROR_FAILED,
+                       _("sdm_w: the statistics pass did not run before tensor %s"),
+                       call->tensor_name);
+          return FALSE;
+        }
+      weights_from_mass (stats->mass, MIN (nm, stats->n_models), normalization, weights);
+    }
+  for (int m = 0; m < nm; m++)
+    total += weights[m];
+
+  memset (out, 0, n * sizeof (float));
+  if (total > 0.0)
+    for (int m = 0; m < nm; m++)
+      {
+        const float *restrict x = call->models[m];
+        float w = (float) weights[m];
+        double p = thresholds[m];
+        if (!has[m] || w == 0.0f)
+          continue;
+        for (guint64 i = 0; i < n; i++)
+          {
+            float d = x[i] - b[i];
+            double a = fabs ((double) d);
+            if (a != 0.0 && a >= p)
+              out[i] += w * d;
+          }
+      }
+  for (guint64 i = 0; i < n; i++)
+    out[i] = b[i] + out[i];
+  return TRUE;
+}
+
+static void
+sdm_validate (const CruMethod *method, const double *params, const double *model_params,
+              int n_models, GPtrArray *problems)
+{
+  int ps = cru_method_find_param (method, "scope");
+
+  if (params && (int) params[ps] == SCOPE_BLOCK)
+    g_ptr_array_add (problems,
+                     g_strdup (_("sdm_w: scope “block” is not supported yet; use scope "
+                                 "“tensor”")));
+}
+
+const CruMethod cru_method_sdm_w = {
+  .name = "sdm_w",
+  .label = N_("SDM-W"),
+  .description = N_("Keep each model's significant changes and weight the models by how "
+                    "much they changed"),
+  .family = "sdm",
+  .flags = CRU_METHOD_NEEDS_BASE | CRU_METHOD_STATS_PASS,
+  .min_models = 1,
+  .max_models = -1,
+  .params = sdm_params,
+  .n_params = G_N_ELEMENTS (sdm_params),
+  .workspace_bytes = sdm_workspace_bytes,
+  .apply = sdm_apply,
+  .validate = sdm_validate,
+  .stats_new = sdm_stats_new,
+  .stats_accumulate = sdm_stats_accumulate,
+  .stats_finish = sdm_stats_finish,
+  .stats_free = sdm_stats_free,
+  .stats_get_weights = sdm_stats_get_weights,
+};

@@ -1,0 +1,373 @@
+/* cru-method-task.c — the task-vector family: task_arithmetic, ties, dare_ties, dare_linear,
+ * breadcrumbs, breadcrumbs_ties, della, della_linear (mergekit's generalized task arithmetic)
+ *
+ * Deliberate difference (METHODS.md): breadcrumbs with top = 0 keeps the ranks [bot, n);
+ * mergekit's slice [bot:-0] is empty and zeroes the whole task vector.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-method-private.h"
+
+#include "cru-rng.h"
+#include "cru-select.h"
+
+typedef enum {
+  SPARSIFY_NONE,
+  SPARSIFY_MAGNITUDE,
+  SPARSIFY_RANDOM,
+  SPARSIFY_OUTLIERS,
+  SPARSIFY_DELLA,
+} Sparsify;
+
+typedef enum {
+  RESCALE_NONE = 0,
+  RESCALE_L1 = 1,
+  RESCALE_INVERSE = 2,
+} Rescale;
+
+static const char *const rescale_choices[] = { "none", "l1", "inverse", NULL };
+
+#define SPEC_DENSITY                                                                \
+  { "density", N_("Density"), N_("Fraction of each task vector that is kept"),      \
+    CRU_PARAM_FLOAT, TRUE, 1.0, 0.0, 1.0, TRUE, FALSE, NULL }
+#define SPEC_GAMMA                                                                  \
+  { "gamma", N_("Outlier fraction"),                                                \
+    N_("Fraction of the largest changes removed as outliers"),                      \
+    CRU_PARAM_FLOAT, TRUE, 0.01, 0.0, 1.0, FALSE, FALSE, NULL }
+#define SPEC_EPSILON                                                                \
+  { "epsilon", N_("Epsilon"),                                                       \
+    N_("Spread of the keep probability between small and large changes"),           \
+    CRU_PARAM_FLOAT, TRUE, 0.15, 0.0, 1.0, FALSE, TRUE, NULL }
+#define SPEC_NORMALIZE(def)                                                         \
+  { "normalize", N_("Normalize"), N_("Divide by the sum of the weights"),           \
+    CRU_PARAM_BOOL, FALSE, def, 0.0, 1.0, FALSE, FALSE, NULL }
+#define SPEC_LAMBDA                                                                 \
+  { "lambda", N_("Scale (λ)"), N_("Multiply the merged task vector by this factor"), \
+    CRU_PARAM_FLOAT, FALSE, 1.0, -CRU_PARAM_UNBOUNDED, CRU_PARAM_UNBOUNDED,          \
+    FALSE, FALSE, NULL }
+#define SPEC_RESCALE(def)                                                           \
+  { "rescale", N_("Rescale"),                                                       \
+    N_("How kept values are scaled up after dropping: none, l1 (keep the L1 norm, " \
+       "mergekit) or inverse (divide by the density, the DARE paper)"),             \
+    CRU_PARAM_ENUM, FALSE, def, 0.0, 2.0, FALSE, FALSE, rescale_choices }
+
+static const CruParamSpec task_arithmetic_params[] = {
+  CRU_PARAM_SPEC_WEIGHT, SPEC_DENSITY, SPEC_NORMALIZE (0.0), SPEC_LAMBDA,
+  SPEC_RESCALE (RESCALE_NONE), CRU_PARAM_SPEC_INT8_MASK,
+};
+static const CruParamSpec ties_params[] = {
+  CRU_PARAM_SPEC_WEIGHT, SPEC_DENSITY, SPEC_NORMALIZE (1.0), SPEC_LAMBDA,
+  SPEC_RESCALE (RESCALE_NONE), CRU_PARAM_SPEC_INT8_MASK,
+};
+static const CruParamSpec dare_params[] = {
+  CRU_PARAM_SPEC_WEIGHT, SPEC_DENSITY, SPEC_NORMALIZE (0.0), SPEC_LAMBDA,
+  SPEC_RESCALE (RESCALE_L1), CRU_PARAM_SPEC_INT8_MASK,
+};
+static const CruParamSpec breadcrumbs_params[] = {
+  CRU_PARAM_SPEC_WEIGHT, SPEC_DENSITY, SPEC_GAMMA, SPEC_NORMALIZE (0.0), SPEC_LAMBDA,
+  SPEC_RESCALE (RESCALE_NONE), CRU_PARAM_SPEC_INT8_MASK,
+};
+static const CruParamSpec della_params[] = {
+  CRU_PARAM_SPEC_WEIGHT, SPEC_DENSITY, SPEC_EPSILON, SPEC_NORMALIZE (1.0), SPEC_LAMBDA,
+  SPEC_RESCALE (RESCALE_L1), CRU_PARAM_SPEC_INT8_MASK,
+};
+static const CruParamSpec della_linear_params[] = {
+  CRU_PARAM_SPEC_WEIGHT, SPEC_DENSITY, SPEC_EPSILON, SPEC_NORMALIZE (0.0), SPEC_LAMBDA,
+  SPEC_RESCALE (RESCALE_L1), CRU_PARAM_SPEC_INT8_MASK,
+};
+
+static gsize
+task_workspace_bytes (int n_models, guint64 count)
+{
+  return _cru_workspace_float_bytes ((guint64) n_models, count) + ((count + 63) & ~(guint64) 63);
+}
+
+static int
+cmp_u64 (const void *a, const void *b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* DELLA: keep with probability ρ − ε + 2ε·r̃, r̃ the normalized ascending rank of |Δ| in its
+ * row (stable: equal magnitudes rank by index). */
+static void
+della_mask (const CruMethodCall *call, const float *delta, double density, double epsilon,
+            const CruRng *rng, guint8 *mask)
+{
+  guint64 n = call->count;
+  guint64 row_len = call->ndim >= 2 ? (guint64) call->shape[call->ndim - 1] : n;
+  guint64 n_rows = row_len ? n / row_len : 0;
+  g_autofree guint64 *order = g_new (guint64, MAX (row_len, 1));
+
+  for (guint64 r = 0; r < n_rows; r++)
+    {
+      const float *row = delta + r * row_len;
+      for (guint64 c = 0; c < row_len; c++)
+        order[c] = ((guint64) cru_select_key (row[c], CRU_SELECT_ABS) << 32) | c;
+      qsort (order, row_len, sizeof (guint64), cmp_u64);
+      for (guint64 rank = 0; rank < row_len; rank++)
+        {
+          guint64 c = order[rank] & 0xffffffffu;
+          guint64 i = r * row_len + c;
+          double rank_norm = row_len > 1 ? (double) rank / (double) (row_len - 1) : 0.0;
+          float p = (float) ((density - epsilon) + rank_norm * 2.0 * epsilon);
+          mask[i] = cru_rng_uniform1 (rng, call->offset + i) < p;
+        }
+    }
+}
+
+static gboolean
+sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Sparsify kind,
+                Rescale rescale, float *restrict delta, guint8 *restrict mask, GError **error)
+{
+  guint64 n = call->count;
+  double density = _cru_call_model_param (method, call, m, "density");
+  double before = 0.0, after = 0.0;
+  CruRng rng;
+
+  if (kind == SPARSIFY_NONE || !(density < 1.0))
+    return TRUE;
+
+  switch (kind)
+    {
+    case SPARSIFY_MAGNITUDE:
+      {
+        guint64 k = (guint64) (density * (double) call->numel);
+        if (k == 0)
+          {
+            g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_PARAM,
+                         _("%s: density %g keeps no element of tensor %s (%" G_GUINT64_FORMAT
+                           " elements); raise the density"),
+                         method->name, density, call->tensor_name, call->numel);
+            return FALSE;
+          }
+        cru_select_topk_mask (delta, n, k, CRU_SELECT_ABS, mask);
+        break;
+      }
+    case SPARSIFY_OUTLIERS:
+      {
+        double gamma = _cru_call_model_param (method, call, m, "gamma");
+        gint64 keep = (gint64) (density * (double) n);
+        gint64 top = (gint64) (gamma * (double) n);
+        gint64 bot = (gint64) n - keep - top;
+        if (bot < 0)
+          {
+            top += bot;
+            bot = 0;
+          }
+        /* mergekit slices [bot:-top], which is empty for top = 0; we keep [bot, n) */
+        cru_select_rank_range_mask (delta, n, (guint64) bot, n - (guint64) top,
+                                    CRU_SELECT_ABS, mask);
+        break;
+      }
+    case SPARSIFY_RANDOM:
+      {
+        float p = (float) density;
+        cru_rng_init (&rng, call->seed, call->tensor_name, call->model_keys ? call->model_keys[m] : m);
+        for (guint64 i = 0; i < n; i++)
+          mask[i] = cru_rng_uniform1 (&rng, call->offset + i) < p;
+        break;
+      }
+    case SPARSIFY_DELLA:
+      {
+        double epsilon = _cru_call_model_param (method, call, m, "epsilon");
+        if (density <= 0.0)
+          {
+            memset (mask, 0, n);
+            break;
+          }
+        cru_rng_init (&rng, call->seed, call->tensor_name, call->model_keys ? call->model_keys[m] : m);
+        della_mask (call, delta, density, epsilon, &rng, mask);
+        break;
+      }
+    case SPARSIFY_NONE:
+    default:
+      return TRUE;
+    }
+
+  if (rescale == RESCALE_L1)
+    {
+      for (guint64 i = 0; i < n; i++)
+        {
+          double a = fabs ((double) delta[i]);
+          before += a;
+          after += mask[i] ? a : 0.0;
+        }
+    }
+  for (guint64 i = 0; i < n; i++)
+    delta[i] = mask[i] ? delta[i] : 0.0f;
+
+  if (rescale == RESCALE_L1 && before >= 1e-7 && after >= 1e-7)
+    {
+      float factor = (float) before / (float) after;
+      for (guint64 i = 0; i < n; i++)
+        delta[i] = delta[i] * factor;
+    }
+  else if (rescale == RESCALE_INVERSE && density > 0.0)
+    {
+      float d = (float) density;
+      for (guint64 i = 0; i < n; i++)
+        delta[i] = delta[i] / d;
+    }
+  return TRUE;
+}
+
+static gboolean
+task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify kind,
+                   gboolean consensus, GError **error)
+{
+  const float *restrict b = call->base;
+  float *restrict out = call->out;
+  int nm = call->n_models;
+  guint64 n = call->count;
+  gboolean normalize = _cru_call_param (method, call, "normalize") != 0.0;
+  float lambda = (float) _cru_call_param (method, call, "lambda");
+  Rescale rescale = (Rescale) (int) _cru_call_param (method, call, "rescale");
+  guint8 *mask = (guint8 *) ((char *) call->workspace + _cru_workspace_float_bytes (nm, n));
+  g_autofree float *w = g_new (float, nm);
+  float wsum = 0.0f;
+
+  for (int m = 0; m < nm; m++)
+    {
+      float *restrict delta = _cru_workspace_floats (call, m, n);
+
+      w[m] = (float) _cru_call_model_param (method, call, m, "weight");
+      wsum += w[m];
+      _cru_sub (call->models[m], b, delta, n);
+      if (!sparsify_delta (method, call, m, kind, rescale, delta, mask, error))
+        return FALSE;
+      for (guint64 i = 0; i < n; i++)
+        delta[i] = delta[i] * w[m];
+    }
+
+  if (consensus)
+    {
+      for (guint64 i = 0; i < n; i++)
+        {
+          float total = 0.0f, mixed = 0.0f, divisor = 0.0f;
+          float sign;
+          for (int m = 0; m < nm; m++)
+            total += _cru_workspace_floats (call, m, n)[i];
+          sign = total >= 0.0f ? 1.0f : -1.0f;
+          for (int m = 0; m < nm; m++)
+            {
+              float d = _cru_workspace_floats (call, m, n)[i];
+              float s = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
+              if (s == sign)
+                {
+                  mixed += d;
+                  divisor += w[m];
+                }
+            }
+          if (divisor == 0.0f)
+            divisor = 1.0f;
+          if (normalize)
+            mixed = mixed / divisor;
+          if (lambda != 1.0f)
+            mixed = mixed * lambda;
+          out[i] = b[i] + mixed;
+        }
+      return TRUE;
+    }
+
+  {
+    float divisor = fabsf (wsum) < 1e-8f ? 1.0f : wsum;
+    const float *restrict d0 = _cru_workspace_floats (call, 0, n);
+
+    for (guint64 i = 0; i < n; i++)
+      out[i] = d0[i];
+    for (int m = 1; m < nm; m++)
+      {
+        const float *restrict d = _cru_workspace_floats (call, m, n);
+        for (guint64 i = 0; i < n; i++)
+          out[i] += d[i];
+      }
+    for (guint64 i = 0; i < n; i++)
+      {
+        float mixed = out[i];
+        if (normalize)
+          mixed = mixed / divisor;
+        if (lambda != 1.0f)
+          mixed = mixed * lambda;
+        out[i] = b[i] + mixed;
+      }
+  }
+  return TRUE;
+}
+
+static void
+della_validate (const CruMethod *method, const double *params, const double *model_params,
+                int n_models, GPtrArray *problems)
+{
+  int pd = cru_method_find_param (method, "density");
+  int pe = cru_method_find_param (method, "epsilon");
+
+  if (model_params == NULL)
+    return;
+  for (int i = 0; i < n_models; i++)
+    {
+      double rho = model_params[(gsize) i * method->n_params + pd];
+      double eps = model_params[(gsize) i * method->n_params + pe];
+      if (!(rho < 1.0))
+        continue;
+      if (!(rho - eps > 0.0) || !(rho + eps < 1.0))
+        g_ptr_array_add (problems,
+                         g_strdup_printf (_("%s: density ± epsilon must stay inside (0, 1), "
+                                            "got density %g and epsilon %g (model %d); "
+                                            "lower epsilon or change the density"),
+                                          method->name, rho, eps, i + 1));
+    }
+}
+
+#define DEFINE_TASK_METHOD(ident, mname, mlabel, mdesc, kind, consensus, mflags, specs, vfunc) \
+  static gboolean                                                                          \
+  ident##_apply (const CruMethod *method, const CruMethodCall *call, GError **error)      \
+  {                                                                                        \
+    return task_apply_common (method, call, kind, consensus, error);                       \
+  }                                                                                        \
+  const CruMethod cru_method_##ident = {                                                   \
+    .name = mname,                                                                         \
+    .label = mlabel,                                                                       \
+    .description = mdesc,                                                                  \
+    .family = "task-vector",                                                               \
+    .flags = CRU_METHOD_NEEDS_BASE | (mflags),                                             \
+    .min_models = 1,                                                                       \
+    .max_models = -1,                                                                      \
+    .params = specs,                                                                       \
+    .n_params = G_N_ELEMENTS (specs),                                                      \
+    .workspace_bytes = task_workspace_bytes,                                               \
+    .apply = ident##_apply,                                                                \
+    .validate = vfunc,                                                                     \
+  };
+
+DEFINE_TASK_METHOD (task_arithmetic, "task_arithmetic", N_("Task Arithmetic"),
+                    N_("Add the weighted differences of each model from the base"),
+                    SPARSIFY_NONE, FALSE, CRU_METHOD_ELEMENTWISE, task_arithmetic_params, NULL)
+DEFINE_TASK_METHOD (ties, "ties", N_("TIES"),
+                    N_("Keep each model's largest changes, elect a sign per weight and "
+                       "average the agreeing changes"),
+                    SPARSIFY_MAGNITUDE, TRUE, 0, ties_params, NULL)
+DEFINE_TASK_METHOD (dare_ties, "dare_ties", N_("DARE TIES"),
+                    N_("Randomly drop changes, rescale the rest, then merge with TIES sign "
+                       "election"),
+                    SPARSIFY_RANDOM, TRUE, CRU_METHOD_RANDOM, dare_params, NULL)
+DEFINE_TASK_METHOD (dare_linear, "dare_linear", N_("Linear DARE"),
+                    N_("Randomly drop changes, rescale the rest and add them up"),
+                    SPARSIFY_RANDOM, FALSE, CRU_METHOD_RANDOM, dare_params, NULL)
+DEFINE_TASK_METHOD (breadcrumbs, "breadcrumbs", N_("Model Breadcrumbs"),
+                    N_("Drop the smallest changes and the largest outliers, then add them up"),
+                    SPARSIFY_OUTLIERS, FALSE, 0, breadcrumbs_params, NULL)
+DEFINE_TASK_METHOD (breadcrumbs_ties, "breadcrumbs_ties", N_("Model Breadcrumbs with TIES"),
+                    N_("Drop the smallest changes and the largest outliers, then merge with "
+                       "TIES sign election"),
+                    SPARSIFY_OUTLIERS, TRUE, 0, breadcrumbs_params, NULL)
+DEFINE_TASK_METHOD (della, "della", N_("DELLA"),
+                    N_("Drop changes at random, keeping larger ones more often, then merge "
+                       "with sign election"),
+                    SPARSIFY_DELLA, TRUE, CRU_METHOD_RANDOM, della_params, della_validate)
+DEFINE_TASK_METHOD (della_linear, "della_linear", N_("Linear DELLA"),
+                    N_("Drop changes at random, keeping larger ones more often, then add "
+                       "them up"),
+                    SPARSIFY_DELLA, FALSE, CRU_METHOD_RANDOM, della_linear_params,
+                    della_validate)

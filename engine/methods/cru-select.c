@@ -1,0 +1,228 @@
+/* cru-select.c — exact O(n) order statistics by radix select on float keys
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-select.h"
+
+#include <math.h>
+#include <string.h>
+
+float
+cru_select_key_to_float (uint32_t key, CruSelectOrder order)
+{
+  union { float f; uint32_t u; } x;
+
+  if (order == CRU_SELECT_ABS)
+    x.u = key;
+  else
+    x.u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+  return x.f;
+}
+
+static inline gboolean
+skipped (float v, gboolean skip_zeros)
+{
+  return skip_zeros && v == 0.0f;
+}
+
+guint64
+cru_select_count (const float *v, guint64 n, CruSelectOrder order, gboolean skip_zeros)
+{
+  guint64 count = 0;
+
+  if (!skip_zeros)
+    return n;
+  for (guint64 i = 0; i < n; i++)
+    count += v[i] != 0.0f;
+  return count;
+}
+
+uint32_t
+cru_select_kth_key (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                    gboolean skip_zeros)
+{
+  static const int shifts[3] = { 21, 10, 0 };
+  static const int widths[3] = { 11, 11, 10 };
+  uint32_t prefix = 0, prefix_mask = 0;
+
+  for (int pass = 0; pass < 3; pass++)
+    {
+      guint64 hist[2048] = { 0 };
+      int shift = shifts[pass];
+      uint32_t digit_mask = (1u << widths[pass]) - 1;
+      uint32_t d;
+
+      for (guint64 i = 0; i < n; i++)
+        {
+          uint32_t key;
+          if (skipped (v[i], skip_zeros))
+            continue;
+          key = cru_select_key (v[i], order);
+          if ((key & prefix_mask) != prefix)
+            continue;
+          hist[(key >> shift) & digit_mask]++;
+        }
+      for (d = 0; d < digit_mask; d++)
+        {
+          if (k < hist[d])
+            break;
+          k -= hist[d];
+        }
+      prefix |= d << shift;
+      prefix_mask |= digit_mask << shift;
+    }
+  return prefix;
+}
+
+float
+cru_select_kth (const float *v, guint64 n, guint64 k, CruSelectOrder order, gboolean skip_zeros)
+{
+  return cru_select_key_to_float (cru_select_kth_key (v, n, k, order, skip_zeros), order);
+}
+
+void
+cru_select_topk_threshold (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                           uint32_t *key, guint64 *n_equal_take)
+{
+  uint32_t t;
+  guint64 greater = 0;
+
+  g_return_if_fail (k > 0 && k <= n);
+
+  t = cru_select_kth_key (v, n, n - k, order, FALSE);
+  for (guint64 i = 0; i < n; i++)
+    greater += cru_select_key (v[i], order) > t;
+  *key = t;
+  *n_equal_take = k - greater;
+}
+
+void
+cru_select_topk_mask (const float *v, guint64 n, guint64 k, CruSelectOrder order, guint8 *mask)
+{
+  uint32_t t;
+  guint64 take;
+
+  if (k == 0)
+    {
+      memset (mask, 0, n);
+      return;
+    }
+  if (k >= n)
+    {
+      memset (mask, 1, n);
+      return;
+    }
+  cru_select_topk_threshold (v, n, k, order, &t, &take);
+  for (guint64 i = 0; i < n; i++)
+    {
+      uint32_t key = cru_select_key (v[i], order);
+      guint8 keep = key > t;
+      if (key == t && take > 0)
+        {
+          keep = 1;
+          take--;
+        }
+      mask[i] = keep;
+    }
+}
+
+void
+cru_select_rank_range_mask (const float *v, guint64 n, guint64 lo, guint64 hi,
+                            CruSelectOrder order, guint8 *mask)
+{
+  uint32_t key_lo = 0, key_hi = UINT32_MAX;
+  guint64 skip_lo = 0, keep_hi = G_MAXUINT64;
+  gboolean has_lo = lo > 0, has_hi = hi < n;
+
+  if (lo >= hi || lo >= n)
+    {
+      memset (mask, 0, n);
+      return;
+    }
+  if (has_lo)
+    {
+      guint64 less = 0;
+      key_lo = cru_select_kth_key (v, n, lo, order, FALSE);
+      for (guint64 i = 0; i < n; i++)
+        less += cru_select_key (v[i], order) < key_lo;
+      skip_lo = lo - less;   /* equal elements with rank < lo: the lowest indices */
+    }
+  if (has_hi)
+    {
+      guint64 less = 0;
+      key_hi = cru_select_kth_key (v, n, hi, order, FALSE);
+      for (guint64 i = 0; i < n; i++)
+        less += cru_select_key (v[i], order) < key_hi;
+      keep_hi = hi - less;   /* equal elements with rank < hi: the lowest indices */
+    }
+
+  for (guint64 i = 0, seen_lo = 0, seen_hi = 0; i < n; i++)
+    {
+      uint32_t key = cru_select_key (v[i], order);
+      gboolean above = TRUE, below = TRUE;
+
+      if (has_lo)
+        {
+          if (key < key_lo)
+            above = FALSE;
+          else if (key == key_lo)
+            above = seen_lo++ >= skip_lo;
+        }
+      if (has_hi)
+        {
+          if (key > key_hi)
+            below = FALSE;
+          else if (key == key_hi)
+            below = seen_hi++ < keep_hi;
+        }
+      mask[i] = above && below;
+    }
+}
+
+gboolean
+cru_select_percentile (const float *v, guint64 n, double q, CruSelectOrder order,
+                       gboolean skip_zeros, double *out)
+{
+  guint64 m = cru_select_count (v, n, order, skip_zeros);
+  guint64 lo;
+  double pos, frac, a, b, diff;
+  uint32_t key_lo, key_hi;
+
+  if (m == 0)
+    return FALSE;
+
+  q = CLAMP (q, 0.0, 100.0);
+  pos = (q / 100.0) * (double) (m - 1);
+  lo = (guint64) floor (pos);
+  if (lo > m - 1)
+    lo = m - 1;
+  frac = pos - (double) lo;
+
+  key_lo = cru_select_kth_key (v, n, lo, order, skip_zeros);
+  key_hi = key_lo;
+  if (lo + 1 < m)
+    {
+      /* (lo+1)-th smallest: key_lo again if it repeats, else the smallest key above it */
+      guint64 le = 0;
+      uint32_t next = UINT32_MAX;
+      for (guint64 i = 0; i < n; i++)
+        {
+          uint32_t key;
+          if (skipped (v[i], skip_zeros))
+            continue;
+          key = cru_select_key (v[i], order);
+          if (key <= key_lo)
+            le++;
+          else if (key < next)
+            next = key;
+        }
+      key_hi = le > lo + 1 ? key_lo : next;
+    }
+
+  a = cru_select_key_to_float (key_lo, order);
+  b = cru_select_key_to_float (key_hi, order);
+  diff = b - a;
+  /* numpy's _lerp: exact at both ends */
+  *out = frac >= 0.5 ? b - diff * (1.0 - frac) : a + diff * frac;
+  return TRUE;
+}

@@ -1,0 +1,64 @@
+/* cru-select.h — exact O(n) order statistics over f32 buffers (no sort)
+ *
+ * Radix select on the float bit patterns: a float is mapped to a 32-bit key whose unsigned
+ * order is the float order (ABS: |v|, the sign bit dropped; SIGNED: the usual total order,
+ * −0 < +0). Three histogram passes (11 + 11 + 10 bits) find any order statistic exactly.
+ * NaN sorts above +inf (callers never pass NaN).
+ *
+ * Ties at a threshold: torch leaves the choice unspecified. Crucible is deterministic:
+ *  - top-k (cru_select_topk_*): among elements equal to the threshold the LOWEST indices win;
+ *  - rank ranges (cru_select_rank_range_mask): ranks are those of a STABLE ascending sort,
+ *    so among equal elements the lower index has the lower rank.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  CRU_SELECT_ABS,      /* order by |v| */
+  CRU_SELECT_SIGNED,   /* order by v */
+} CruSelectOrder;
+
+static inline uint32_t
+cru_select_key (float v, CruSelectOrder order)
+{
+  union { float f; uint32_t u; } x = { .f = v };
+  if (order == CRU_SELECT_ABS)
+    return x.u & 0x7fffffffu;
+  return (x.u & 0x80000000u) ? ~x.u : (x.u | 0x80000000u);
+}
+
+float    cru_select_key_to_float (uint32_t key, CruSelectOrder order);
+
+/* Number of elements considered (all, or those ≠ 0 when @skip_zeros). */
+guint64  cru_select_count       (const float *v, guint64 n, CruSelectOrder order,
+                                 gboolean skip_zeros);
+/* Key of the @k-th smallest (0-based) considered element; k < cru_select_count (). */
+uint32_t cru_select_kth_key     (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                                 gboolean skip_zeros);
+/* The @k-th smallest value itself (for ABS: the magnitude). */
+float    cru_select_kth         (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                                 gboolean skip_zeros);
+
+/* Threshold for keeping exactly @k of the largest (0 < k ≤ n): keep every element whose key
+ * is > *key, plus the first *n_equal_take elements (by index) whose key == *key. */
+void     cru_select_topk_threshold (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                                    uint32_t *key, guint64 *n_equal_take);
+/* mask[i] = 1 for the @k largest (ties: lowest index), else 0. k = 0 gives all zeros. */
+void     cru_select_topk_mask   (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                                 guint8 *mask);
+/* mask[i] = 1 when the stable ascending rank of element i lies in [lo, hi). */
+void     cru_select_rank_range_mask (const float *v, guint64 n, guint64 lo, guint64 hi,
+                                     CruSelectOrder order, guint8 *mask);
+
+/* numpy.percentile (method "linear") of the considered elements, @q in [0, 100]; FALSE when
+ * no element is considered. ABS order gives the percentile of |v|. */
+gboolean cru_select_percentile  (const float *v, guint64 n, double q, CruSelectOrder order,
+                                 gboolean skip_zeros, double *out);
+
+G_END_DECLS
