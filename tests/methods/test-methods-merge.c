@@ -738,7 +738,7 @@ test_sdm_w_default_k_keeps_ninety_percent (void)
   tc_run (&tc, out);
   for (int i = 0; i < N; i++)
     kept += out[i] != b[i];
-  g_assert_cmpint (kept, ==, 900);   /* P lands on rank 100 exactly: ranks 100…1000 survive */
+  g_assert_cmpint (kept, ==, 901);   /* P is rank 100 exactly: ranks 100…1000 (901) survive */
 }
 
 int
