@@ -184,8 +184,14 @@ test_schema_keys (void)
   g_assert_no_error (error);
   schema = g_settings_schema_source_lookup (source, CRU_APP_ID, FALSE);
   g_assert_nonnull (schema);
-  g_assert_cmpstr (g_settings_schema_get_path (schema), ==,
-                   "/io/github/crucible_merge/Crucible/");
+  {
+    g_autofree char *dotted = g_strdup (CRU_APP_ID);
+    g_autofree char *path = NULL;
+
+    g_strdelimit (dotted, ".", '/');
+    path = g_strdup_printf ("/%s/", dotted);
+    g_assert_cmpstr (g_settings_schema_get_path (schema), ==, path);
+  }
 
   for (gsize i = 0; i < G_N_ELEMENTS (expected); i++)
     {
