@@ -528,7 +528,8 @@ models:
 dtype: float32
 out_dtype: float32
 """, check="random", seed=7,
-         random={"kind": "single", "density": 0.3, "rescale": True}),
+         random={"kind": "single", "density": 0.3, "base": D + "base",
+                 "models": [D + "ft-python"]}),
     demo("demo-della-linear", f"""
 merge_method: della_linear
 base_model: {D}base
@@ -540,7 +541,8 @@ parameters:
 dtype: float32
 out_dtype: float32
 """, check="random", seed=7,
-         random={"kind": "della-single", "density": 0.4, "epsilon": 0.1}),
+         random={"kind": "della-single", "density": 0.4, "epsilon": 0.1,
+                 "base": D + "base", "models": [D + "ft-c"]}),
     tiny("dare-ties", f"""
 merge_method: dare_ties
 base_model: {T}base
@@ -552,7 +554,8 @@ models:
 dtype: float32
 out_dtype: float32
 """, check="random", seed=7,
-         random={"kind": "ties-pair", "density": [0.5, 0.7], "weight": [0.6, 0.4]}),
+         random={"kind": "ties-pair", "density": [0.5, 0.7], "weight": [0.6, 0.4],
+                 "base": T + "base", "models": [T + "ft1", T + "ft2"]}),
     demo("demo-dare-ties", f"""
 merge_method: dare_ties
 base_model: {D}base
