@@ -486,11 +486,33 @@ preallocate (int fd, guint64 size, int *errsv)
   return TRUE;
 }
 
+static gint direct_io_enabled = -1;
+
+void
+cru_writer_set_direct_io_enabled (gboolean enabled)
+{
+  g_atomic_int_set (&direct_io_enabled, enabled ? 1 : 0);
+}
+
+static gboolean
+direct_io_allowed (void)
+{
+  gint v = g_atomic_int_get (&direct_io_enabled);
+
+  if (v < 0)
+    {
+      const char *env = g_getenv ("CRU_NO_DIRECT_IO");
+      v = env && *env && strcmp (env, "0") != 0 ? 0 : 1;
+      g_atomic_int_set (&direct_io_enabled, v);
+    }
+  return v;
+}
+
 CruWriter *
 cru_writer_open (CruLayout *layout, const char *dir, GError **error)
 {
   g_autoptr(CruWriter) w = NULL;
-  gboolean direct = TRUE;
+  gboolean direct = direct_io_allowed ();
 
   g_return_val_if_fail (layout->finished, NULL);
 

@@ -105,6 +105,10 @@ gboolean   cru_writer_close  (CruWriter *w, GError **error);
 /* Closes without checks (after an error or a cancel). */
 void       cru_writer_free   (CruWriter *w);
 gboolean   cru_writer_uses_direct_io (CruWriter *w);
+/* Allows or forbids O_DIRECT for writers opened afterwards (default: allowed; the environment
+ * variable CRU_NO_DIRECT_IO=1 forbids it). Tests use it to exercise the buffered path where
+ * the filesystem (tmpfs on Linux ≥ 6.6) accepts O_DIRECT. */
+void       cru_writer_set_direct_io_enabled (gboolean enabled);
 
 /* ---- output folders --------------------------------------------------------------- */
 
