@@ -38,3 +38,4 @@ gboolean    golden_same_shape   (const CruTensorInfo *a, int ndim, const int64_t
 const char *golden_shape_str    (int ndim, const int64_t *shape);  /* static buffer */
 
 void        golden_test_random  (gconstpointer data);
+void        golden_test_random_reference (gconstpointer data);

@@ -174,6 +174,8 @@ main (int argc, char **argv)
         {
           path = g_strdup_printf ("/golden/random/%s", c->name);
           g_test_add_data_func (path, c, golden_test_random);
+          g_autofree char *p2 = g_strdup_printf ("/golden/random-mergekit/%s", c->name);
+          g_test_add_data_func (p2, c, golden_test_random_reference);
         }
       else
         {

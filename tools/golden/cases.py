@@ -543,6 +543,29 @@ out_dtype: float32
 """, check="random", seed=7,
          random={"kind": "della-single", "density": 0.4, "epsilon": 0.1,
                  "base": D + "base", "models": [D + "ft-c"]}),
+    tiny("dare-linear", f"""
+merge_method: dare_linear
+base_model: {T}base
+models:
+  - model: {T}ft1
+    parameters: {{weight: 1.0, density: 0.4}}
+dtype: float32
+out_dtype: float32
+""", check="random", seed=7,
+         random={"kind": "single", "density": 0.4, "base": T + "base", "models": [T + "ft1"]}),
+    tiny("della-linear", f"""
+merge_method: della_linear
+base_model: {T}base
+models:
+  - model: {T}ft3
+    parameters: {{weight: 1.0, density: 0.5}}
+parameters:
+  epsilon: 0.25
+dtype: float32
+out_dtype: float32
+""", check="random", seed=7,
+         random={"kind": "della-single", "density": 0.5, "epsilon": 0.25, "base": T + "base",
+                 "models": [T + "ft3"]}),
     tiny("dare-ties", f"""
 merge_method: dare_ties
 base_model: {T}base
