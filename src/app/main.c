@@ -1,18 +1,23 @@
-/* main.c — placeholder window until the editor lands */
-#include <adwaita.h>
-
-static void
-on_activate (GtkApplication *app)
-{
-  GtkWidget *win = adw_application_window_new (app);
-  gtk_window_set_title (GTK_WINDOW (win), "Crucible");
-  gtk_window_present (GTK_WINDOW (win));
-}
+/* main.c — the crucible GUI entry point
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <glib/gi18n-lib.h>
+#include <locale.h>
+#include "cru-config.h"
+#include "cru-application.h"
 
 int
 main (int argc, char **argv)
 {
-  g_autoptr(AdwApplication) app = adw_application_new (CRU_APP_ID, G_APPLICATION_DEFAULT_FLAGS);
-  g_signal_connect (app, "activate", G_CALLBACK (on_activate), NULL);
+  g_autoptr(CruApplication) app = NULL;
+  const char *localedir = g_getenv ("CRU_LOCALEDIR");
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, localedir != NULL ? localedir : LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  app = cru_application_new ();
   return g_application_run (G_APPLICATION (app), argc, argv);
 }
