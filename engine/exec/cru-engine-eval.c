@@ -1,0 +1,254 @@
+/* cru-engine-eval.c — evaluating a tensor's expression tree into reused arena buffers
+ *
+ * The arena is a stack: each method call pushes one buffer per input (the unit's element
+ * count), evaluates the inputs into them depth-first, pushes its workspace, runs, and pops
+ * everything. cru-plan-expr.c computes the same sizes for the estimate.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-engine-private.h"
+
+#include <string.h>
+
+gpointer
+_cru_arena_push (CruArena *arena, guint64 bytes)
+{
+  guint64 size = (bytes + CRU_PLAN_ALIGN - 1) & ~(guint64) (CRU_PLAN_ALIGN - 1);
+  gpointer p;
+
+  if (arena->top + size > arena->size)
+    return NULL;
+  p = arena->base + arena->top;
+  arena->top += size;
+  return p;
+}
+
+gboolean
+_cru_run_check_cancel (CruRun *run, GError **error)
+{
+  return !g_cancellable_set_error_if_cancelled (run->cancel, error);
+}
+
+static gboolean
+arena_fail (const CruExpr *e, GError **error)
+{
+  g_set_error (error, CRU_ERROR, CRU_ERROR_FAILED,
+               _("Internal error: the memory planned for tensor %s was too small"), e->name);
+  return FALSE;
+}
+
+static gboolean
+read_range (CruWorker *w, CruExpr *e, guint64 src_offset, guint64 n, float *dst,
+            GError **error)
+{
+  gsize esize = cru_dtype_size (e->tensor->info->dtype);
+
+  for (guint64 done = 0; done < n;)
+    {
+      guint64 m = MIN (n - done, (guint64) CRU_READ_PIECE);
+
+      if (!_cru_run_check_cancel (w->run, error))
+        return FALSE;
+      if (!cru_model_read_f32 (e->model, e->tensor, src_offset + done, m, dst + done, error))
+        return FALSE;
+      _cru_run_add_bytes (w->run, m * esize);
+      done += m;
+    }
+  return TRUE;
+}
+
+static gboolean
+eval_read (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out, GError **error)
+{
+  int64_t cols;
+  guint64 done = 0;
+
+  if (e->ndim != 2 || e->src_cols == e->shape[1])
+    return read_range (w, e, offset, count, out, error);
+
+  /* Cropped columns: row by row. */
+  cols = e->shape[1];
+  while (done < count)
+    {
+      guint64 pos = offset + done;
+      guint64 row = pos / (guint64) cols, col = pos % (guint64) cols;
+      guint64 m = MIN (count - done, (guint64) cols - col);
+
+      if (!read_range (w, e, row * (guint64) e->src_cols + col, m, out + done, error))
+        return FALSE;
+      done += m;
+    }
+  return TRUE;
+}
+
+static gboolean
+eval_crop (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out, GError **error)
+{
+  CruArena *arena = &w->arena;
+  guint64 mark = arena->top;
+  CruExpr *c = e->child;
+  float *whole = _cru_arena_push (arena, c->numel * sizeof (float));
+  int64_t cols = e->ndim == 2 ? e->shape[1] : 1;
+  int64_t src_cols = c->ndim == 2 ? c->shape[1] : 1;
+  gboolean ok;
+
+  if (whole == NULL)
+    return arena_fail (e, error);
+  ok = _cru_eval (w, c, 0, c->numel, whole, error);
+  for (guint64 i = 0; ok && i < count; i++)
+    {
+      guint64 pos = offset + i;
+      out[i] = whole[(pos / cols) * src_cols + pos % cols];
+    }
+  arena->top = mark;
+  return ok;
+}
+
+static CruBackend *
+backend_for (CruRun *run, const CruExpr *e, guint64 count)
+{
+  if (run->device
+      && run->device->iface->supports (run->device, e->method, e->n_models, count))
+    return run->device;
+  return run->cpu;
+}
+
+/* Pushes and fills the input buffers of a method call; returns the call's model pointers. */
+static gboolean
+eval_inputs (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float **base,
+             const float **models, GError **error)
+{
+  CruArena *arena = &w->arena;
+
+  *base = NULL;
+  if (e->base)
+    {
+      *base = _cru_arena_push (arena, count * sizeof (float));
+      if (*base == NULL)
+        return arena_fail (e, error);
+      if (!_cru_eval (w, e->base, offset, count, *base, error))
+        return FALSE;
+    }
+  for (int i = 0; i < e->n_models; i++)
+    {
+      float *buf = _cru_arena_push (arena, count * sizeof (float));
+      if (buf == NULL)
+        return arena_fail (e, error);
+      if (!_cru_eval (w, e->models[i], offset, count, buf, error))
+        return FALSE;
+      models[i] = buf;
+    }
+  return TRUE;
+}
+
+static void
+fill_call (CruRun *run, CruExpr *e, guint64 offset, guint64 count, CruMethodCall *call)
+{
+  memset (call, 0, sizeof *call);
+  call->tensor_name = e->name;
+  call->layer = e->layer;
+  call->role = e->role;
+  call->ndim = e->ndim;
+  call->shape = e->shape;
+  call->numel = e->numel;
+  call->offset = offset;
+  call->count = count;
+  call->seed = run->seed;
+  call->n_models = e->n_models;
+  call->model_keys = e->model_keys;
+  call->params = e->params;
+  call->model_params = e->model_params;
+  call->stats = e->stats ? e->stats->stats : NULL;
+}
+
+static gboolean
+eval_method (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out,
+             GError **error)
+{
+  CruRun *run = w->run;
+  CruArena *arena = &w->arena;
+  guint64 mark = arena->top;
+  const float **models = g_newa (const float *, MAX (e->n_models, 1));
+  float *base = NULL;
+  CruMethodCall call;
+  CruBackend *backend;
+  gsize ws_bytes;
+  gboolean ok = FALSE;
+
+  if (!eval_inputs (w, e, offset, count, &base, models, error))
+    goto out;
+  if (!_cru_run_check_cancel (run, error))
+    goto out;
+
+  fill_call (run, e, offset, count, &call);
+  call.base = base;
+  call.models = models;
+  call.out = out;
+  ws_bytes = e->method->workspace_bytes ? e->method->workspace_bytes (e->n_models, count) : 0;
+  if (ws_bytes)
+    {
+      call.workspace = _cru_arena_push (arena, ws_bytes);
+      if (call.workspace == NULL)
+        {
+          arena_fail (e, error);
+          goto out;
+        }
+    }
+  backend = backend_for (run, e, count);
+  ok = backend->iface->run (backend, e->method, &call, error);
+  if (!ok && error && *error && !g_str_has_prefix ((*error)->message, e->origin))
+    g_prefix_error (error, "%s: %s: ", e->origin, e->name);
+out:
+  arena->top = mark;
+  return ok;
+}
+
+gboolean
+_cru_eval (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out, GError **error)
+{
+  switch (e->kind)
+    {
+    case CRU_EXPR_READ:
+      return eval_read (w, e, offset, count, out, error);
+    case CRU_EXPR_CROP:
+      return eval_crop (w, e, offset, count, out, error);
+    case CRU_EXPR_METHOD:
+      w->node = e->node;
+      return eval_method (w, e, offset, count, out, error);
+    }
+  return FALSE;
+}
+
+gboolean
+_cru_eval_stats (CruWorker *w, CruExpr *e, GError **error)
+{
+  CruRun *run = w->run;
+  CruArena *arena = &w->arena;
+  guint64 mark = arena->top;
+  const float **models = g_newa (const float *, MAX (e->n_models, 1));
+  float *base = NULL;
+  CruMethodCall call;
+  gsize ws_bytes;
+  gboolean ok = FALSE;
+
+  w->node = e->node;
+  if (!eval_inputs (w, e, 0, e->numel, &base, models, error))
+    goto out;
+  if (!_cru_run_check_cancel (run, error))
+    goto out;
+  fill_call (run, e, 0, e->numel, &call);
+  call.base = base;
+  call.models = models;
+  call.stats = e->stats->stats;
+  ws_bytes = e->method->workspace_bytes ? e->method->workspace_bytes (e->n_models, e->numel) : 0;
+  if (ws_bytes && (call.workspace = _cru_arena_push (arena, ws_bytes)) == NULL)
+    {
+      arena_fail (e, error);
+      goto out;
+    }
+  e->method->stats_accumulate (e->stats->stats, &call);
+  ok = TRUE;
+out:
+  arena->top = mark;
+  return ok;
+}

@@ -1,0 +1,184 @@
+/* cru-plan-private.h — the compiled plan, shared by the compiler and the executor
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib/gi18n-lib.h>
+
+#include "cru-plan.h"
+#include "cru-model.h"
+#include "cru-method.h"
+#include "cru-error.h"
+
+G_BEGIN_DECLS
+
+/* Elements per chunk when a whole expression is element-wise (32 MB of f32). */
+#define CRU_PLAN_CHUNK_ELEMENTS (8u * 1024u * 1024u)
+/* Buffers inside a per-thread arena are aligned to this (O_DIRECT friendly). */
+#define CRU_PLAN_ALIGN 4096u
+
+typedef enum {
+  CRU_EXPR_READ,     /* a tensor of an input model, possibly cropped to a smaller 2-D shape */
+  CRU_EXPR_CROP,     /* the top-left [rows, cols] block of a computed tensor */
+  CRU_EXPR_METHOD,   /* a method call over input expressions */
+} CruExprKind;
+
+typedef struct _CruStatsNode CruStatsNode;
+typedef struct _CruExpr CruExpr;
+
+struct _CruExpr {
+  int           ref_count;
+  CruExprKind   kind;
+  int           ndim;
+  int64_t       shape[CRU_MAX_DIMS];
+  guint64       numel;
+  int           layer;        /* layer in the stream this expression belongs to, -1 outside */
+  CruTensorRole role;
+  char         *name;         /* tensor name in that stream */
+  char         *origin;       /* "ft-c" or "ties (node 4)": for messages */
+
+  /* READ */
+  CruModel             *model;
+  const CruModelTensor *tensor;
+  int64_t               src_cols; /* columns of the stored tensor (≠ shape[1] when cropped) */
+
+  /* CROP */
+  CruExpr      *child;
+
+  /* METHOD */
+  const CruMethod *method;
+  guint            node;
+  CruExpr         *base;       /* NULL without a base */
+  int              n_models;
+  CruExpr        **models;
+  int             *model_keys;
+  double          *params;       /* n_params */
+  double          *model_params; /* n_models × n_params */
+  CruStatsNode    *stats;        /* STATS_PASS methods */
+
+  /* Derived (cru_expr_finish): */
+  gboolean      chunkable;      /* may be evaluated on element ranges */
+  guint64       read_bytes;     /* bytes read from disk to compute it once */
+  guint64       scratch_bytes;  /* arena bytes needed below its own output buffer, for
+                                 * the evaluation unit (a chunk or the whole tensor) */
+  guint64       unit;           /* elements per evaluation unit */
+};
+
+struct _CruStatsNode {
+  guint            node;
+  const CruMethod *method;
+  int              n_models;
+  GPtrArray       *exprs;     /* CruExpr* of every tensor of the node's stream */
+  gpointer         stats;     /* set by the executor */
+  double          *weights;   /* copy of stats_get_weights after the pass */
+};
+
+/* One output tensor. */
+typedef struct {
+  char    *name;
+  CruExpr *expr;
+  guint    layout_index;
+  guint64  out_bytes;     /* bytes in the output dtype */
+  guint64  arena_bytes;   /* per-thread arena bytes: output buffer + scratch */
+} CruPlanTask;
+
+struct _CruPlan {
+  int            ref_count;
+  GPtrArray     *problems;        /* CruProblem* */
+  CruEstimate    estimate;
+  CruPlanOptions options;
+  char          *out_dir;
+  CruDType       out_dtype;
+  guint64        shard_size;
+  gboolean       copy_tokenizer;
+  char          *tokenizer_source;  /* "base" | "union" | "model:<id>" */
+  char          *chat_template;
+  guint          output_node;
+
+  GPtrArray     *models;          /* CruModel* of every input, in node order */
+  GPtrArray     *model_nodes;     /* guint ids (GUINT_TO_POINTER) parallel to models */
+  CruModel      *config_source;   /* whose config.json the output starts from */
+  CruModel      *tokenizer_model; /* whose tokenizer files are copied (borrowed) */
+  int            n_layers;        /* output layers */
+  int64_t        vocab_size;      /* rows of the output embedding, -1 unknown */
+  gboolean       has_lm_head;
+
+  CruPlanTask   *tasks;           /* sorted by name = layout order */
+  guint          n_tasks;
+  guint         *order;           /* task indices, largest first */
+  GPtrArray     *stats_nodes;     /* CruStatsNode* */
+  struct _CruLayout *layout;
+  guint64        arena_bytes;     /* max per-thread arena */
+  guint64        baseline_rss;
+
+  char          *recipe;          /* crucible-recipe.crucible text */
+  char          *mergekit_yaml;   /* or NULL with mergekit_error */
+  char          *mergekit_error;
+  char          *card_methods;    /* method summary for the model card */
+  GPtrArray     *card_inputs;     /* "label — path" */
+};
+
+/* cru-plan-expr.c */
+CruExpr  *_cru_expr_new_read   (CruModel *model, const CruModelTensor *tensor);
+CruExpr  *_cru_expr_new_crop   (CruExpr *child, int64_t rows, int64_t cols);
+CruExpr  *_cru_expr_new_method (const CruMethod *method, guint node, const char *origin,
+                                const char *name, int layer, CruTensorRole role);
+CruExpr  *_cru_expr_ref        (CruExpr *expr);
+void      _cru_expr_unref      (CruExpr *expr);
+/* Computes chunkable, read_bytes, scratch_bytes and unit for a tree. */
+void      _cru_expr_finish     (CruExpr *expr);
+char     *_cru_shape_to_string (int ndim, const int64_t *shape);
+gboolean  _cru_shape_equal     (const CruExpr *a, const CruExpr *b);
+/* Calls @func on every READ leaf. */
+void      _cru_expr_foreach_read (CruExpr *expr, void (*func) (CruExpr *leaf, gpointer data),
+                                  gpointer data);
+
+/* A model-valued stream: what flows along a link. */
+typedef struct {
+  CruExpr       *expr;
+  int            layer;     /* in this stream, -1 outside layers */
+  CruTensorRole  role;
+} CruStreamEntry;
+
+typedef struct {
+  GHashTable *entries;      /* name → CruStreamEntry* */
+  int         n_layers;
+  CruModel   *config;       /* config.json / tokenizer source */
+  CruArch     arch;
+  gboolean    tied;         /* no lm_head; the embedding doubles as the output head */
+  char       *origin;       /* for messages: model name or node label */
+} CruStream;
+
+typedef struct {
+  CruPlan    *plan;
+  CruGraph   *graph;
+  GHashTable *streams;      /* node id → CruStream* (NULL value = failed) */
+  GHashTable *models;       /* node id → CruModel* */
+  GHashTable *messages;     /* "node:message" already reported */
+  GCancellable *cancellable;
+} CruCompiler;
+
+/* cru-plan-stream.c */
+CruStream *_cru_compile_stream (CruCompiler *c, guint node);
+void       _cru_stream_free    (CruStream *s);
+char      *_cru_node_title     (CruGraph *graph, guint node);
+/* Like _cru_plan_add_problem, but reports a message once per node. */
+void       _cru_compiler_problem (CruCompiler *c, CruSeverity severity, guint node, guint link,
+                                  const char *port, const char *message);
+
+/* cru-plan.c */
+void      _cru_plan_add_problem (CruPlan *plan, CruSeverity severity, guint node, guint link,
+                                 const char *port, const char *format, ...) G_GNUC_PRINTF (6, 7);
+
+/* cru-plan-estimate.c */
+void      _cru_plan_estimate    (CruPlan *plan);
+guint64   _cru_plan_current_rss (void);
+guint64   _cru_plan_disk_free   (const char *path);
+
+/* cru-plan-output.c: writes config.json, tokenizer files, README.md and the recipes into
+ * @dir (the temporary output folder). */
+gboolean  _cru_plan_write_side_files (CruPlan *plan, const char *dir, GError **error);
+CruModel *_cru_plan_choose_tokenizer (CruPlan *plan);
+
+G_END_DECLS
