@@ -8,6 +8,27 @@
 
 G_BEGIN_DECLS
 
+typedef struct _CruGraphStep CruGraphStep;
+
+struct _CruGraph {
+  GObject     parent_instance;
+  GHashTable *nodes;     /* id → CruNode* */
+  GHashTable *links;     /* id → CruLink* */
+  guint       next_node_id;
+  guint       next_link_id;
+  JsonObject *extra;
+  char       *file;
+
+  GPtrArray  *undo;      /* CruGraphStep*, last = most recent */
+  GPtrArray  *redo;
+  CruGraphStep *open;    /* the step being recorded */
+  int         depth;
+  gboolean    may_coalesce;
+  guint64     next_serial;
+  guint64     saved_serial;   /* serial of the top undo step at load/save (0 = empty) */
+  gboolean    saved_lost;     /* the saved state is no longer reachable */
+};
+
 /* Copies of the read-only views (params deep-copied, extra referenced). */
 CruNode *_cru_node_copy (const CruNode *node);
 void     _cru_node_free (CruNode *node);
@@ -47,5 +68,10 @@ gboolean  _cru_graph_from_json      (CruGraph *self, JsonNode *root, const char 
 char     *_cru_path_resolve         (const char *path, const char *base_dir);
 /* @path relative to @base_dir when below it, else @path itself. */
 char     *_cru_path_relativize      (const char *path, const char *base_dir);
+
+/* Number of links into (@to_node, @port). */
+int _cru_graph_count_links_at (CruGraph *self, guint to_node, const char *port);
+/* Display name of a node in messages: its label, method, path or kind. */
+const char *_cru_node_display_name (const CruNode *node);
 
 G_END_DECLS

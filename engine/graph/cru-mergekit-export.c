@@ -23,17 +23,7 @@ typedef struct {
   guint       n_stages_needed;
 } Exporter;
 
-static const char *
-display_name (const CruNode *node)
-{
-  if (node->label && *node->label)
-    return node->label;
-  if (node->kind == CRU_NODE_METHOD && node->method)
-    return node->method;
-  if (node->kind == CRU_NODE_MODEL && node->path)
-    return node->path;
-  return cru_node_kind_to_string (node->kind);
-}
+#define display_name _cru_node_display_name
 
 static gboolean G_GNUC_PRINTF (3, 4)
 fail (GError **error, const CruNode *node, const char *format, ...)

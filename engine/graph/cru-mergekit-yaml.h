@@ -10,10 +10,6 @@
 
 G_BEGIN_DECLS
 
-/* A mergekit method name → its Crucible registry name (identical today; kept as one place
- * to map aliases). */
-const char *_cru_mergekit_method_alias (const char *name);
-
 /* The value of a scalar YAML node parsed as a number (plain style only); FALSE otherwise. */
 gboolean _cru_yaml_scalar_number (yaml_node_t *node, double *out);
 
