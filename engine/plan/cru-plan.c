@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <glib/gstdio.h>
 
 static const char *const output_params[] = {
   "dtype", "shard_size", "tokenizer_source", "chat_template", "device", "copy_tokenizer", NULL
@@ -442,11 +443,13 @@ choose_device (CruCompiler *c, CruGraph *graph, guint out_node)
     }
 }
 
-static void
+/* Returns FALSE when the output's filesystem cannot be written at all. */
+static gboolean
 check_output_dir (CruCompiler *c, guint out_node)
 {
   CruPlan *plan = c->plan;
   g_autofree char *parent = NULL;
+  gboolean writable = TRUE;
 
   if (g_file_test (plan->out_dir, G_FILE_TEST_EXISTS))
     {
@@ -466,10 +469,16 @@ check_output_dir (CruCompiler *c, guint out_node)
       g_free (parent);
       parent = up;
     }
-  if (access (parent, W_OK | X_OK) != 0)
-    _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
-                           _("Cannot write into “%s” (%s); choose an output folder you can "
-                             "write to"), parent, g_strerror (errno));
+  /* access() says yes to root on read-only or virtual filesystems: try for real. */
+  {
+    g_autofree char *probe = g_build_filename (parent, ".crucible-probe-XXXXXX", NULL);
+    if (g_mkdtemp (probe) == NULL && (writable = FALSE) == FALSE)
+      _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
+                             _("Cannot write into “%s” (%s); choose an output folder you can "
+                               "write to"), parent, g_strerror (errno));
+    else
+      g_rmdir (probe);
+  }
 
   for (guint i = 0; i < plan->models->len; i++)
     {
@@ -491,6 +500,7 @@ check_output_dir (CruCompiler *c, guint out_node)
                                  "would be replaced; choose another output folder"),
                                cru_model_get_name (m), plan->out_dir);
     }
+  return writable;
 }
 
 static int
@@ -777,8 +787,8 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
   _cru_plan_estimate (plan);
   if (plan->out_dir)
     {
-      check_output_dir (&c, out_node);
-      if (plan->estimate.output_bytes > plan->estimate.disk_free_bytes)
+      if (check_output_dir (&c, out_node)
+          && plan->estimate.output_bytes > plan->estimate.disk_free_bytes)
         {
           g_autofree char *need = g_format_size (plan->estimate.output_bytes);
           g_autofree char *have = g_format_size (plan->estimate.disk_free_bytes);
