@@ -154,7 +154,13 @@ start_screenshot (CruApplication *self, CruWindow *win)
 
   gtk_window_set_default_size (GTK_WINDOW (win), 1400, 900);
   gtk_window_unmaximize (GTK_WINDOW (win));
-  if (graph != NULL && !cru_window_open_file (win, graph, &error))
+  /* The default picture is the demo: the TIES example with its output folder set. */
+  if (self->screenshot_graph == NULL)
+    {
+      if (!cru_window_open_demo (win, &error))
+        g_printerr ("crucible: %s\n", error->message);
+    }
+  else if (!cru_window_open_file (win, graph, &error))
     g_printerr ("crucible: %s\n", error->message);
   self->screenshot_window = win;
   gtk_window_present (GTK_WINDOW (win));

@@ -364,17 +364,48 @@ _cru_inspector_add_number_rows (CruInspector *self, AdwPreferencesGroup *group,
   if (value != NULL && value->kind == CRU_VALUE_SCALAR)
     v = value->scalar;
 
-  row = adw_action_row_new ();
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
-  if (subtitle != NULL && subtitle[0] != '\0')
-    {
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
-      adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 2);
-      gtk_widget_set_tooltip_text (row, subtitle);
-    }
-  adw_action_row_add_suffix (ADW_ACTION_ROW (row), scalar_widgets (self, ref, v, &adj));
-  if (allow_variants)
-    adw_action_row_add_suffix (ADW_ACTION_ROW (row), variant_button (ref, v, TRUE));
+  /* Title and exact entry on one line, the slider spanning the row below: the inspector
+   * is narrow and the labels must stay readable. */
+  {
+    GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+    GtkWidget *top = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+    GtkWidget *label = gtk_label_new (title);
+    GtkWidget *widgets = scalar_widgets (self, ref, v, &adj);
+    GtkWidget *scale = gtk_widget_get_first_child (widgets);
+    GtkWidget *spin = gtk_widget_get_last_child (widgets);
+
+    row = gtk_list_box_row_new ();
+    gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), FALSE);
+    gtk_widget_add_css_class (row, "scalar-row");
+    gtk_label_set_xalign (GTK_LABEL (label), 0);
+    gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+    gtk_widget_set_hexpand (label, TRUE);
+    gtk_box_append (GTK_BOX (top), label);
+    g_object_ref (scale);
+    g_object_ref (spin);
+    gtk_box_remove (GTK_BOX (widgets), scale);
+    gtk_box_remove (GTK_BOX (widgets), spin);
+    g_object_ref_sink (widgets);
+    g_object_unref (widgets);
+    gtk_box_append (GTK_BOX (top), spin);
+    g_object_unref (spin);
+    if (allow_variants)
+      gtk_box_append (GTK_BOX (top), variant_button (ref, v, TRUE));
+    gtk_box_append (GTK_BOX (box), top);
+    gtk_widget_set_hexpand (scale, TRUE);
+    gtk_box_append (GTK_BOX (box), scale);
+    g_object_unref (scale);
+    if (subtitle != NULL && subtitle[0] != '\0')
+      {
+        GtkWidget *sub = gtk_label_new (subtitle);
+        gtk_label_set_xalign (GTK_LABEL (sub), 0);
+        gtk_label_set_wrap (GTK_LABEL (sub), TRUE);
+        gtk_widget_add_css_class (sub, "dim-label");
+        gtk_widget_add_css_class (sub, "caption");
+        gtk_box_append (GTK_BOX (box), sub);
+      }
+    gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
+  }
   attach_ref (row, ref, TRUE);
   _cru_inspector_register_adjustment (self, ref->link, ref->name, adj);
   adw_preferences_group_add (group, row);

@@ -222,7 +222,7 @@ build_method (CruInspector *self, const CruNode *node)
 {
   const CruMethod *m = cru_method_lookup (node->method);
   g_autoptr(GPtrArray) links = cru_graph_links_to (self->graph, node->id);
-  AdwPreferencesGroup *group = add_group (self, _("Method"), NULL);
+  AdwPreferencesGroup *group = add_group (self, _("Parameters"), NULL);
   GtkWidget *combo = adw_combo_row_new ();
   g_autoptr(GtkStringList) names = gtk_string_list_new (NULL);
   guint selected = GTK_INVALID_LIST_POSITION;
@@ -479,7 +479,7 @@ rebuild (CruInspector *self)
   gtk_stack_set_visible_child_name (GTK_STACK (self->stack), "node");
 
   title = cru_node_dup_title (node);
-  group = add_group (self, cru_node_kind_label (node->kind), NULL);
+  group = add_group (self, title, cru_node_kind_label (node->kind));
   label_row = adw_entry_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (label_row), _("Title"));
   adw_entry_row_set_show_apply_button (ADW_ENTRY_ROW (label_row), TRUE);
@@ -511,7 +511,7 @@ static void
 queue_rebuild (CruInspector *self)
 {
   if (self->rebuild_idle == 0)
-    self->rebuild_idle = g_idle_add (rebuild_idle_cb, self);
+    self->rebuild_idle = g_idle_add_full (G_PRIORITY_DEFAULT, rebuild_idle_cb, self, NULL);
 }
 
 static void
