@@ -115,6 +115,20 @@ screenshot_tick (gpointer user_data)
 
   self->ticks++;
   self->stable_ticks = ready ? self->stable_ticks + 1 : 0;
+  /* The window's frame (client-side decorations) takes a few pixels of the default size:
+   * grow it so that the picture itself is 1400×900. */
+  if (ready)
+    {
+      int w = gtk_widget_get_width (GTK_WIDGET (win)), h = gtk_widget_get_height (GTK_WIDGET (win));
+      int dw, dh;
+
+      gtk_window_get_default_size (GTK_WINDOW (win), &dw, &dh);
+      if ((w != 1400 || h != 900) && self->ticks < 200)
+        {
+          gtk_window_set_default_size (GTK_WINDOW (win), dw + 1400 - w, dh + 900 - h);
+          self->stable_ticks = 0;
+        }
+    }
   if (self->stable_ticks == 3)
     {
       CruGraphView *view = cru_window_get_graph_view (win);

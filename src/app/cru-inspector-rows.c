@@ -71,14 +71,30 @@ scalar_changed (GtkAdjustment *adj, GtkWidget *spin)
   _cru_inspector_apply (ref->inspector, ref, cru_value_new_scalar (v));
 }
 
+static gboolean
+slider_moved (GtkRange *range, GtkScrollType scroll, double value, GtkAdjustment *exact)
+{
+  GtkAdjustment *adj = gtk_range_get_adjustment (range);
+
+  gtk_adjustment_set_value (exact, CLAMP (value, gtk_adjustment_get_lower (adj),
+                                          gtk_adjustment_get_upper (adj)));
+  return TRUE;
+}
+
+/* Two adjustments: the exact entry takes the parameter's whole valid range, the slider a
+ * handy span of it (unbounded weights slide over [0, 2] and can be typed beyond). */
 static GtkWidget *
 scalar_widgets (CruInspector *self, CruParamRef *ref, double value, GtkAdjustment **out_adj)
 {
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   double step = ref->digits == 0 ? 1 : 0.01;
-  GtkAdjustment *adj = gtk_adjustment_new (CLAMP (value, ref->min, ref->max), ref->min,
-                                           ref->max, step, step * 10, 0);
-  GtkWidget *scale = gtk_scale_new (GTK_ORIENTATION_HORIZONTAL, adj);
+  gboolean lo_bounded = fabs (ref->min) < 1e6, hi_bounded = fabs (ref->max) < 1e6;
+  double lo = lo_bounded ? ref->min : -1e6, hi = hi_bounded ? ref->max : 1e6;
+  double slo = lo_bounded ? lo : MIN (0, floor (value));
+  double shi = hi_bounded ? hi : MAX (slo + 2, ceil (value));
+  GtkAdjustment *adj = gtk_adjustment_new (CLAMP (value, lo, hi), lo, hi, step, step * 10, 0);
+  GtkAdjustment *sadj = gtk_adjustment_new (CLAMP (value, slo, shi), slo, shi, step, step * 10, 0);
+  GtkWidget *scale = gtk_scale_new (GTK_ORIENTATION_HORIZONTAL, sadj);
   GtkWidget *spin = gtk_spin_button_new (adj, step, ref->digits);
 
   gtk_scale_set_draw_value (GTK_SCALE (scale), FALSE);
@@ -88,6 +104,8 @@ scalar_widgets (CruInspector *self, CruParamRef *ref, double value, GtkAdjustmen
   gtk_editable_set_width_chars (GTK_EDITABLE (spin), 5);
   gtk_box_append (GTK_BOX (box), scale);
   gtk_box_append (GTK_BOX (box), spin);
+  g_object_bind_property (adj, "value", sadj, "value", G_BINDING_DEFAULT);
+  g_signal_connect (scale, "change-value", G_CALLBACK (slider_moved), adj);
   /* Borrowed: the row that holds these widgets owns @ref. */
   attach_ref (adj, ref, FALSE);
   g_signal_connect (adj, "value-changed", G_CALLBACK (scalar_changed), spin);
@@ -201,7 +219,7 @@ static void
 add_gradient_row (CruInspector *self, AdwPreferencesGroup *group, CruParamRef *ref,
                   const char *title, const CruValue *value)
 {
-  GtkWidget *row = gtk_list_box_row_new ();
+  GtkWidget *row = adw_preferences_row_new ();
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
   GtkWidget *top = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   GtkWidget *bottom = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
@@ -220,6 +238,7 @@ add_gradient_row (CruInspector *self, AdwPreferencesGroup *group, CruParamRef *r
   };
 
   gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   gtk_widget_set_margin_start (box, 12);
   gtk_widget_set_margin_end (box, 12);
   gtk_widget_set_margin_top (box, 8);
@@ -374,7 +393,8 @@ _cru_inspector_add_number_rows (CruInspector *self, AdwPreferencesGroup *group,
     GtkWidget *scale = gtk_widget_get_first_child (widgets);
     GtkWidget *spin = gtk_widget_get_last_child (widgets);
 
-    row = gtk_list_box_row_new ();
+    row = adw_preferences_row_new ();
+    adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
     gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), FALSE);
     gtk_widget_add_css_class (row, "scalar-row");
     gtk_label_set_xalign (GTK_LABEL (label), 0);

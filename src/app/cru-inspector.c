@@ -270,8 +270,7 @@ build_method (CruInspector *self, const CruNode *node)
         }
       else
         {
-          double lo = isfinite (spec->min) ? spec->min : -10;
-          double hi = isfinite (spec->max) ? spec->max : 10;
+          double lo = spec->min, hi = spec->max;
           int digits = spec->type == CRU_PARAM_INT ? 0 : 2;
           if (spec->min_exclusive)
             lo += spec->type == CRU_PARAM_INT ? 1 : 0.01;
@@ -302,8 +301,7 @@ build_method (CruInspector *self, const CruNode *node)
       for (int i = 0; i < m->n_params; i++)
         {
           const CruParamSpec *spec = &m->params[i];
-          double lo = isfinite (spec->min) ? spec->min : -2;
-          double hi = isfinite (spec->max) ? spec->max : 2;
+          double lo = spec->min, hi = spec->max;
 
           if (!spec->per_model || is_base)
             continue;
