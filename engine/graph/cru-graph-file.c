@@ -221,6 +221,12 @@ get_string_member (JsonObject *object, const char *name)
 }
 
 static gboolean
+cru_graph_port_is_variadic_for (const CruNode *node, const char *port)
+{
+  return cru_node_port_is_variadic (node->kind, port);
+}
+
+static gboolean
 read_params (JsonObject *object, GHashTable *params, const char *what, const char *file_label,
              GError **error)
 {
@@ -390,6 +396,22 @@ _cru_graph_from_json (CruGraph *self, JsonNode *root_node, const char *base_dir,
           g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
                        _("%s: link %d goes into “%s”, which a %s node does not have"),
                        file_label, (int) id, port ? port : "", cru_node_kind_to_string (to_node->kind));
+          return FALSE;
+        }
+      if (!cru_graph_port_is_variadic_for (to_node, port) && slot != 0)
+        slot = 0;
+      if (cru_graph_find_link (self, (guint) to, g_intern_string (port), (int) slot))
+        {
+          g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                       _("%s: link %d goes into an input that another link already uses"),
+                       file_label, (int) id);
+          return FALSE;
+        }
+      if (cru_graph_would_cycle (self, (guint) from, (guint) to))
+        {
+          g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                       _("%s: link %d closes a loop through node %d"), file_label, (int) id,
+                       (int) to);
           return FALSE;
         }
       link = g_new0 (CruLink, 1);

@@ -122,11 +122,24 @@ scalar_bool (yaml_node_t *node, gboolean *out)
   return FALSE;
 }
 
+static CruValue *value_from_yaml_depth (Importer *im, yaml_node_t *node, const char *name,
+                                        int depth, GError **error);
+
 static CruValue *
 value_from_yaml (Importer *im, yaml_node_t *node, const char *name, GError **error)
 {
+  return value_from_yaml_depth (im, node, name, 0, error);
+}
+
+static CruValue *
+value_from_yaml_depth (Importer *im, yaml_node_t *node, const char *name, int depth,
+                       GError **error)
+{
   double number;
   gboolean flag;
+
+  if (depth > 8)
+    return fail_at (im, node, error, _("parameter “%s” nests filters too deeply"), name), NULL;
 
   if (node->type == YAML_SCALAR_NODE)
     {
@@ -163,7 +176,7 @@ value_from_yaml (Importer *im, yaml_node_t *node, const char *name, GError **err
                                   _("each entry of “%s” needs a “value” (and may have a “filter”)"),
                                   name), NULL;
                 }
-              v = value_from_yaml (im, value, name, error);
+              v = value_from_yaml_depth (im, value, name, depth + 1, error);
               if (v == NULL)
                 return cru_value_free (filtered), NULL;
               cru_value_add_filter (filtered, filter ? scalar (filter) : NULL, v);
@@ -201,7 +214,8 @@ value_from_yaml (Importer *im, yaml_node_t *node, const char *name, GError **err
     {
       /* A lone {filter, value} written without the list */
       CruValue *filtered = cru_value_new_filtered ();
-      CruValue *v = value_from_yaml (im, map_get (im, node, "value"), name, error);
+      CruValue *v = value_from_yaml_depth (im, map_get (im, node, "value"), name, depth + 1,
+                                           error);
       if (v == NULL)
         return cru_value_free (filtered), NULL;
       cru_value_add_filter (filtered, scalar (map_get (im, node, "filter")), v);

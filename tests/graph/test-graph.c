@@ -491,6 +491,22 @@ test_newer_major_refused (void)
                                        -1, NULL, &error));
   g_assert_nonnull (strstr (error->message, "not in the file"));
   g_clear_error (&error);
+  g_assert_false (cru_graph_load_data (graph, "{\"format\": \"crucible-graph\", \"version\": "
+                                       "\"1.0\", \"nodes\": [{\"id\": 1, \"kind\": \"method\"}, "
+                                       "{\"id\": 2, \"kind\": \"method\"}], \"links\": ["
+                                       "{\"id\": 1, \"from\": 1, \"to\": 2, \"port\": \"base\"},"
+                                       "{\"id\": 2, \"from\": 2, \"to\": 1, \"port\": \"base\"}]}",
+                                       -1, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "loop"));
+  g_clear_error (&error);
+  g_assert_false (cru_graph_load_data (graph, "{\"format\": \"crucible-graph\", \"version\": "
+                                       "\"1.0\", \"nodes\": [{\"id\": 1, \"kind\": \"model\"}, "
+                                       "{\"id\": 2, \"kind\": \"output\"}], \"links\": ["
+                                       "{\"id\": 1, \"from\": 1, \"to\": 2, \"port\": \"model\"},"
+                                       "{\"id\": 2, \"from\": 1, \"to\": 2, \"port\": \"model\"}]}",
+                                       -1, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "already uses"));
+  g_clear_error (&error);
   g_assert_false (cru_graph_load_data (graph, "{ nope", -1, NULL, &error));
   g_assert_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE);
   remove_tree (dir);

@@ -343,6 +343,28 @@ test_import_multi_stage (void)
 }
 
 static void
+test_import_output_settings (void)
+{
+  g_autoptr(CruGraph) graph = import ("merge_method: linear\nmodels:\n  - model: ft-c\n"
+                                      "    parameters: {weight: 1}\n  - model: ft-prose\n"
+                                      "    parameters: {weight: 1}\n"
+                                      "dtype: float32\nout_dtype: bfloat16\n"
+                                      "tokenizer:\n  source: union\nchat_template: chatml\n",
+                                      NULL);
+  const CruNode *output = find_node (graph, CRU_NODE_OUTPUT, 0);
+  g_autofree char *yaml = NULL;
+
+  g_assert_cmpstr (cru_graph_get_param (graph, output->id, "dtype")->string, ==, "bfloat16");
+  g_assert_cmpstr (cru_graph_get_param (graph, output->id, "tokenizer_source")->string, ==,
+                   "union");
+  g_assert_cmpstr (cru_graph_get_param (graph, output->id, "chat_template")->string, ==,
+                   "chatml");
+  yaml = check_round_trip (graph);
+  g_assert_nonnull (strstr (yaml, "dtype: float32\nout_dtype: bfloat16\n"));
+  g_assert_nonnull (strstr (yaml, "tokenizer_source: union\n"));
+}
+
+static void
 test_unknown_parameter_warning (void)
 {
   g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
@@ -647,6 +669,7 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/mergekit/import/ties-per-model-params", test_import_ties);
   g_test_add_func ("/graph/mergekit/import/passthrough-frankenmerge", test_import_passthrough);
   g_test_add_func ("/graph/mergekit/import/multi-stage-fused", test_import_multi_stage);
+  g_test_add_func ("/graph/mergekit/import/output-settings", test_import_output_settings);
   g_test_add_func ("/graph/mergekit/import/unknown-parameter-warns", test_unknown_parameter_warning);
   g_test_add_func ("/graph/mergekit/import/missing-model-names-paths", test_missing_model_error);
   g_test_add_func ("/graph/mergekit/import/hf-cache", test_hf_cache_resolution);
