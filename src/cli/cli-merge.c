@@ -131,17 +131,22 @@ is_yaml (const char *path)
   return g_str_has_suffix (path, ".yml") || g_str_has_suffix (path, ".yaml");
 }
 
+/* The importer's warnings, so that the plan's own report does not repeat them. */
+static GPtrArray *import_warnings;
+
 /* Loads a .crucible graph or imports a mergekit YAML (printing the importer's warnings). */
 static CruGraph *
 load_graph (const char *path, GError **error)
 {
   if (is_yaml (path))
     {
-      g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-      CruGraph *graph = cru_graph_import_mergekit_file (path, warnings, error);
+      CruGraph *graph;
 
-      for (guint i = 0; graph && i < warnings->len; i++)
-        g_printerr ("warning: %s\n", (char *) g_ptr_array_index (warnings, i));
+      if (import_warnings == NULL)
+        import_warnings = g_ptr_array_new_with_free_func (g_free);
+      graph = cru_graph_import_mergekit_file (path, import_warnings, error);
+      for (guint i = 0; graph && i < import_warnings->len; i++)
+        g_printerr ("warning: %s\n", (char *) g_ptr_array_index (import_warnings, i));
       return graph;
     }
   else
@@ -151,6 +156,24 @@ load_graph (const char *path, GError **error)
         return NULL;
       return g_steal_pointer (&graph);
     }
+}
+
+/* TRUE when the importer already warned about the unknown parameter @p names. */
+static gboolean
+already_warned (const CruProblem *p)
+{
+  const char *open, *close;
+  g_autofree char *quoted = NULL;
+
+  if (p->severity != CRU_SEVERITY_WARNING || import_warnings == NULL
+      || (open = strstr (p->message, "“")) == NULL
+      || (close = strstr (open, "”")) == NULL || strstr (p->message, "did you mean") == NULL)
+    return FALSE;
+  quoted = g_strndup (open, close - open + strlen ("”"));
+  for (guint i = 0; i < import_warnings->len; i++)
+    if (strstr (g_ptr_array_index (import_warnings, i), quoted))
+      return TRUE;
+  return FALSE;
 }
 
 static void
@@ -163,7 +186,8 @@ print_problems (CruPlan *plan)
       CruProblem *p = g_ptr_array_index (problems, i);
       const char *tag = p->severity == CRU_SEVERITY_ERROR ? "error"
                         : p->severity == CRU_SEVERITY_WARNING ? "warning" : "note";
-      g_printerr ("%s: %s\n", tag, p->message);
+      if (!already_warned (p))
+        g_printerr ("%s: %s\n", tag, p->message);
     }
 }
 
@@ -196,6 +220,18 @@ cru_cli_plan (int argc, char **argv)
       return CRU_EXIT_USAGE;
     }
   graph = load_graph (argv[1], &error);
+  if (graph && po.out_dir == NULL && is_yaml (argv[1]))
+    {
+      /* A YAML recipe names no output folder: plan for one beside the working folder. */
+      g_autofree char *base = g_path_get_basename (argv[1]);
+      char *dot = strrchr (base, '.');
+      if (dot)
+        *dot = '\0';
+      o.out = g_strdup_printf ("%s-merged", base);
+      po.out_dir = o.out;
+      if (!o.json)
+        g_printerr ("note: no --out given; planning for the folder “%s”\n", o.out);
+    }
   if (graph == NULL || (plan = cru_plan_compile (graph, &po, NULL, &error)) == NULL)
     {
       options_clear (&o);
