@@ -168,8 +168,11 @@ start_screenshot (CruApplication *self, CruWindow *win)
 
   gtk_window_set_default_size (GTK_WINDOW (win), 1400, 900);
   gtk_window_unmaximize (GTK_WINDOW (win));
-  /* The default picture is the demo: the TIES example with its output folder set. */
-  if (self->screenshot_graph == NULL)
+  /* The default picture is the demo: the TIES example with its output folder set.
+   * CRU_SCREENSHOT_PAGE=welcome pictures the welcome page instead (for the docs). */
+  if (g_strcmp0 (g_getenv ("CRU_SCREENSHOT_PAGE"), "welcome") == 0)
+    ;
+  else if (self->screenshot_graph == NULL)
     {
       if (!cru_window_open_demo (win, &error))
         g_printerr ("crucible: %s\n", error->message);

@@ -482,13 +482,13 @@ cru_node_widget_set_problems (CruNodeWidget *self, GPtrArray *problems)
         g_hash_table_replace (self->port_problems, g_strdup (p->port), g_strdup (p->message));
     }
 
-  gtk_widget_remove_css_class (GTK_WIDGET (self), "error");
-  gtk_widget_remove_css_class (GTK_WIDGET (self), "warning");
+  gtk_widget_remove_css_class (GTK_WIDGET (self), "has-error");
+  gtk_widget_remove_css_class (GTK_WIDGET (self), "has-warning");
   if (self->n_errors > 0 || n_warnings > 0)
     {
       gtk_image_set_from_icon_name (GTK_IMAGE (self->badge), self->n_errors > 0
                                     ? "dialog-error-symbolic" : "dialog-warning-symbolic");
-      gtk_widget_add_css_class (GTK_WIDGET (self), self->n_errors > 0 ? "error" : "warning");
+      gtk_widget_add_css_class (GTK_WIDGET (self), self->n_errors > 0 ? "has-error" : "has-warning");
       gtk_widget_set_tooltip_text (self->badge, tip->str);
       gtk_widget_set_visible (self->badge, TRUE);
     }
@@ -537,7 +537,7 @@ cru_node_widget_set_run_state (CruNodeWidget *self, CruNodeRunState state, doubl
     default:
       if (self->n_errors == 0)
         gtk_widget_set_visible (self->badge, gtk_widget_has_css_class (GTK_WIDGET (self),
-                                                                       "warning"));
+                                                                       "has-warning"));
       break;
     }
 }

@@ -41,27 +41,56 @@ _cru_window_add_recent (CruWindow *self, const char *path)
   g_settings_set_strv (self->settings, "recent-files", (const char *const *) list);
 }
 
+static const struct {
+  const char *file;
+  const char *title;
+} known_examples[] = {
+  { "two-model-slerp", N_("Two-Model SLERP") },
+  { "gradient-slerp", N_("Gradient SLERP") },
+  { "ties-of-three", N_("TIES of Three") },
+  { "sdm-w", N_("SDM-W") },
+  { "hierarchical-slerp", N_("Hierarchical SLERP Tree") },
+  { "passthrough-frankenmerge", N_("Passthrough Frankenmerge") },
+  { "moe-from-experts", N_("Mixture of Experts") },
+};
+
+static int
+example_rank (const char *path)
+{
+  g_autofree char *base = g_path_get_basename (path);
+
+  for (guint i = 0; i < G_N_ELEMENTS (known_examples); i++)
+    if (g_str_has_prefix (base, known_examples[i].file))
+      return i;
+  return G_N_ELEMENTS (known_examples);
+}
+
+/* The example's title, and its comment's first sentence as the description. */
 static char *
 example_title (const char *path, char **description)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autofree char *base = g_path_get_basename (path);
-  JsonObject *obj;
+  int rank = example_rank (path);
   char *dot;
 
   *description = NULL;
   if (json_parser_load_from_file (parser, path, NULL)
       && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
-      obj = json_node_get_object (json_parser_get_root (parser));
-      if (json_object_has_member (obj, "description"))
-        *description = g_strdup (json_object_get_string_member_with_default (obj, "description",
-                                                                             NULL));
-      for (const char *key = "title"; key != NULL; key = strcmp (key, "title") == 0 ? "name" : NULL)
-        if (json_object_has_member (obj, key)
-            && json_object_get_string_member_with_default (obj, key, NULL) != NULL)
-          return g_strdup (json_object_get_string_member (obj, key));
+      JsonObject *obj = json_node_get_object (json_parser_get_root (parser));
+      const char *comment = json_object_get_string_member_with_default (obj, "description", NULL);
+
+      if (comment == NULL)
+        comment = json_object_get_string_member_with_default (obj, "comment", NULL);
+      if (comment != NULL)
+        {
+          const char *end = strstr (comment, ". ");
+          *description = end ? g_strndup (comment, end - comment + 1) : g_strdup (comment);
+        }
     }
+  if (rank < (int) G_N_ELEMENTS (known_examples))
+    return g_strdup (_(known_examples[rank].title));
   if ((dot = strrchr (base, '.')) != NULL)
     *dot = '\0';
   for (char *p = base; *p; p++)
@@ -91,6 +120,7 @@ add_file_row (GtkWidget *group, const char *title, const char *subtitle, const c
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   if (subtitle != NULL)
     adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 2);
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), gtk_image_new_from_icon_name ("go-next-symbolic"));
   gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), TRUE);
   gtk_actionable_set_action_name (GTK_ACTIONABLE (row), action);
@@ -100,9 +130,12 @@ add_file_row (GtkWidget *group, const char *title, const char *subtitle, const c
 }
 
 static int
-compare_strings (gconstpointer a, gconstpointer b)
+compare_examples (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(char **) a, *(char **) b);
+  const char *x = *(char **) a, *y = *(char **) b;
+  int d = example_rank (x) - example_rank (y);
+
+  return d != 0 ? d : strcmp (x, y);
 }
 
 void
@@ -120,7 +153,7 @@ _cru_window_populate_welcome (CruWindow *self)
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
     if (g_str_has_suffix (name, ".crucible"))
       g_ptr_array_add (files, g_build_filename (dir, name, NULL));
-  g_ptr_array_sort (files, compare_strings);
+  g_ptr_array_sort (files, compare_examples);
   for (guint i = 0; i < files->len; i++)
     {
       g_autofree char *description = NULL;

@@ -41,7 +41,10 @@ _cru_window_update_status (CruWindow *self)
           g_autofree char *vram = cru_format_bytes (e->peak_vram_bytes);
           g_string_append_printf (text, _(" (VRAM %s)"), vram);
         }
-      g_string_append_printf (text, _(" · Disk %s needed, %s free"), need, free_);
+      if (e->disk_free_bytes > 0)
+        g_string_append_printf (text, _(" · Disk %s needed, %s free"), need, free_);
+      else
+        g_string_append_printf (text, _(" · Disk %s needed"), need);
       g_string_append_printf (text, _(" · Output %s · %u tensors"), out, e->n_tensors);
       g_string_append_printf (text, _(" · About %s"), time);
 

@@ -156,6 +156,7 @@ void
 cru_window_show_editor (CruWindow *self)
 {
   gtk_stack_set_visible_child_name (GTK_STACK (self->main_stack), "editor");
+  gtk_widget_set_visible (gtk_widget_get_parent (self->estimate_label), TRUE);
   gtk_widget_grab_focus (GTK_WIDGET (self->graph_view));
   _cru_window_update_actions (self);
 }
@@ -165,6 +166,7 @@ cru_window_show_welcome (CruWindow *self)
 {
   _cru_window_populate_welcome (self);
   gtk_stack_set_visible_child_name (GTK_STACK (self->main_stack), "welcome");
+  gtk_widget_set_visible (gtk_widget_get_parent (self->estimate_label), FALSE);
   _cru_window_update_actions (self);
 }
 
