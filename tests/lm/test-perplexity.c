@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <string.h>
 
+#include "cru-error.h"
 #include "cru-perplexity.h"
 
 typedef struct {
