@@ -515,9 +515,10 @@ append_output_settings (Exporter *ex, const CruNode *output, GString *out, GErro
           const CruNode *model = cru_graph_get_node (ex->graph, id);
           g_autofree char *ref = NULL;
 
-          if (model == NULL || model->kind != CRU_NODE_MODEL)
+          if (model == NULL)
             return fail (error, output, _("the output “%s” takes its tokenizer from a node "
-                                          "that is not a model"), display_name (output));
+                                          "that is no longer in the graph"),
+                         display_name (output));
           if (!(ref = model_ref (ex, model, output, error)))
             return FALSE;
           append_string (out, ref);
