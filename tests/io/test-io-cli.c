@@ -187,8 +187,12 @@ test_convert_bf16_matches_reference (void)
   g_assert_true (g_file_get_contents (p1, &tok_a, NULL, NULL));
   g_assert_true (g_file_get_contents (p2, &tok_b, NULL, NULL));
   g_assert_cmpstr (tok_a, ==, tok_b);
-  g_assert_nonnull (cru_model_get_file (m, "generation_config.json"));
-  g_assert_nonnull (cru_model_get_file (m, "special_tokens_map.json"));
+  {
+    g_autofree char *gen = cru_model_get_file (m, "generation_config.json");
+    g_autofree char *special = cru_model_get_file (m, "special_tokens_map.json");
+    g_assert_nonnull (gen);
+    g_assert_nonnull (special);
+  }
 
   /* the target now exists: refused, then replaced with --overwrite */
   g_assert_cmpint (run_cli (NULL, &err, "convert", base, out_dir, "--dtype", "bf16", NULL), ==, 1);

@@ -87,7 +87,8 @@ test_bad_case (gconstpointer data)
   g_autofree guint8 *bytes = g_malloc0 (c->data_len + 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(CruSafetensors) st = NULL;
-  g_autofree char *display = g_build_filename (g_path_get_basename (dir), "model.safetensors", NULL);
+  g_autofree char *dir_name = g_path_get_basename (dir);
+  g_autofree char *display = g_build_filename (dir_name, "model.safetensors", NULL);
 
   util_write_st (path, c->header, -1, bytes, c->data_len);
   st = cru_safetensors_open (path, &error);
@@ -102,7 +103,8 @@ test_bad_raw (void)
 {
   g_autofree char *dir = util_make_tmp (tmp_root);
   g_autofree char *path = g_build_filename (dir, "m.safetensors", NULL);
-  g_autofree char *dn = g_build_filename (g_path_get_basename (dir), "m.safetensors", NULL);
+  g_autofree char *dir_name = g_path_get_basename (dir);
+  g_autofree char *dn = g_build_filename (dir_name, "m.safetensors", NULL);
   g_autoptr(GError) error = NULL;
   guint8 buf[64];
   guint64 len;
