@@ -238,11 +238,16 @@ layer_load (CruForward *fw, int l, GError **error)
   else
     {
       gboolean mixtral = c->mlp_kind == CRU_MLP_MIXTRAL;
-      const char *pre = mixtral ? "block_sparse_moe." : "mlp.";
+      g_autofree char *fused = g_strconcat (p, "mlp.experts.gate_up_proj", NULL);
+      const CruModelTensor *gate_up = cru_model_lookup (fw->model, fused);
+      /* transformers 5 (and mergekit-moe with it) writes experts fused: mlp.gate.weight,
+       * mlp.experts.gate_up_proj [E, 2I, H] (gate rows first), mlp.experts.down_proj [E, H, I] */
+      const char *pre = mixtral && !gate_up ? "block_sparse_moe." : "mlp.";
       g_autofree char *first = g_strdup_printf ("%s%s%s", p, pre,
                                                 mixtral ? "experts.0.w1.weight"
                                                         : "experts.0.gate_proj.weight");
-      guint64 inter = rows_of (fw, first);
+      guint64 inter = gate_up && gate_up->info->ndim == 3 ? (guint64) gate_up->info->shape[1] / 2
+                                                          : rows_of (fw, first);
       g_autofree char *router = g_strconcat (pre, "gate.weight", NULL);
 
       w->expert_inter = (int) inter;
@@ -250,7 +255,19 @@ layer_load (CruForward *fw, int l, GError **error)
       w->e_up = g_new0 (float *, c->n_experts);
       w->e_down = g_new0 (float *, c->n_experts);
       LOAD (w->router, router, FALSE, (guint64) c->n_experts * H);
-      for (int x = 0; x < c->n_experts; x++)
+      if (gate_up)
+        {
+          float *gu, *down;
+          LOAD (gu, "mlp.experts.gate_up_proj", FALSE, (guint64) c->n_experts * 2 * inter * H);
+          LOAD (down, "mlp.experts.down_proj", FALSE, (guint64) c->n_experts * H * inter);
+          for (int x = 0; x < c->n_experts; x++)
+            {
+              w->e_gate[x] = gu + (gsize) x * 2 * inter * H;
+              w->e_up[x] = w->e_gate[x] + inter * H;
+              w->e_down[x] = down + (gsize) x * H * inter;
+            }
+        }
+      for (int x = 0; !gate_up && x < c->n_experts; x++)
         {
           g_autofree char *g = g_strdup_printf ("%sexperts.%d.%s", pre, x,
                                                 mixtral ? "w1.weight" : "gate_proj.weight");
