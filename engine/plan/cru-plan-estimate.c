@@ -14,14 +14,16 @@
  * worker thread costs besides its arena (measured: about 1 MB). */
 #define THREAD_OVERHEAD_BYTES (1u << 20)
 
-/* Conservative bandwidths for the time estimate (no measurement at plan time, so the
- * estimate does not depend on what happens to be in the page cache):
- * - reading safetensors by pread from a local SSD: 1 GB/s;
- * - writing with O_DIRECT to a local SSD: 0.7 GB/s (fsync included);
- * - f32 arithmetic: 250 M input elements per second per thread for element-wise methods,
- *   a quarter of that for whole-tensor ones (selection, norms, several passes). */
-#define READ_BYTES_PER_SECOND  1.0e9
-#define WRITE_BYTES_PER_SECOND 0.7e9
+/* Conservative constants for the time estimate (no measurement at plan time, so the
+ * estimate does not depend on what happens to be in the page cache). Calibrated on a 2-core
+ * VM with a virtio disk (1.9 GB bf16 models: linear of two took 27 s, TIES of three 177 s):
+ * - reading safetensors by pread and widening to f32: 250 MB/s;
+ * - converting and writing with O_DIRECT (fsync included): 250 MB/s;
+ * - f32 arithmetic: 250 M input elements per second per thread for element-wise methods;
+ *   whole-tensor methods cost 4× that, and magnitude selection (task-vector family, SDM-W)
+ *   25×. */
+#define READ_BYTES_PER_SECOND  2.5e8
+#define WRITE_BYTES_PER_SECOND 2.5e8
 #define ELEMENTS_PER_SECOND    2.5e8
 
 guint64
@@ -69,22 +71,25 @@ compare_desc (gconstpointer a, gconstpointer b)
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static guint64
-method_elements (const CruExpr *e, gboolean *whole)
+/* Element-wise-equivalent operations of an expression (see the constants above). */
+static double
+method_cost (const CruExpr *e)
 {
-  guint64 n = 0;
+  double n, factor = 1.0;
 
   if (e->kind == CRU_EXPR_CROP)
-    return method_elements (e->child, whole);
+    return method_cost (e->child);
   if (e->kind != CRU_EXPR_METHOD)
     return 0;
-  if (!e->chunkable)
-    *whole = TRUE;
-  n = e->numel * (guint64) (e->n_models + (e->base ? 1 : 0));
+  if (g_str_equal (e->method->family, "task-vector") || g_str_equal (e->method->family, "sdm"))
+    factor = 25.0;
+  else if (!e->chunkable)
+    factor = 4.0;
+  n = factor * (double) e->numel * (e->n_models + (e->base ? 1 : 0));
   if (e->base)
-    n += method_elements (e->base, whole);
+    n += method_cost (e->base);
   for (int i = 0; i < e->n_models; i++)
-    n += method_elements (e->models[i], whole);
+    n += method_cost (e->models[i]);
   return n;
 }
 
@@ -94,7 +99,8 @@ _cru_plan_estimate (CruPlan *plan)
   CruEstimate *est = &plan->estimate;
   guint n_threads = plan->options.n_threads ? plan->options.n_threads : g_get_num_processors ();
   g_autofree guint64 *arenas = NULL;
-  guint64 arena_sum = 0, compute_elements = 0, whole_elements = 0;
+  guint64 arena_sum = 0;
+  double compute = 0;
 
   if (n_threads > MAX (plan->n_tasks, 1u))
     n_threads = MAX (plan->n_tasks, 1u);
@@ -114,14 +120,8 @@ _cru_plan_estimate (CruPlan *plan)
   est->bytes_read = 0;
   for (guint i = 0; i < plan->n_tasks; i++)
     {
-      gboolean whole = FALSE;
-      guint64 n = method_elements (plan->tasks[i].expr, &whole);
-
       est->bytes_read += plan->tasks[i].expr->read_bytes;
-      if (whole)
-        whole_elements += n;
-      else
-        compute_elements += n;
+      compute += method_cost (plan->tasks[i].expr);
     }
   for (guint s = 0; s < plan->stats_nodes->len; s++)
     {
@@ -138,7 +138,7 @@ _cru_plan_estimate (CruPlan *plan)
            * never more than the task that contains the same expression. */
           need = e->scratch_bytes;
           plan->arena_bytes = MAX (plan->arena_bytes, need);
-          whole_elements += e->numel * (guint64) (e->n_models + 1);
+          compute += 25.0 * e->numel * (e->n_models + 1);
         }
     }
 
@@ -155,7 +155,7 @@ _cru_plan_estimate (CruPlan *plan)
   est->disk_free_bytes = plan->out_dir ? _cru_plan_disk_free (plan->out_dir) : 0;
   est->seconds = est->bytes_read / READ_BYTES_PER_SECOND
                  + est->bytes_written / WRITE_BYTES_PER_SECOND
-                 + (compute_elements + 4.0 * whole_elements) / (ELEMENTS_PER_SECOND * n_threads);
+                 + compute / (ELEMENTS_PER_SECOND * n_threads);
 }
 
 /* Output bytes if written in @dtype (data plus the same headers). */
