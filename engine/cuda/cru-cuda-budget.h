@@ -1,0 +1,58 @@
+/* cru-cuda-budget.h — the CUDA backend's memory and capability rules, in plain C so that
+ * they are tested on machines without a GPU (tests/cuda/test-cuda-host.c)
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+#include "cru-method.h"
+
+G_BEGIN_DECLS
+
+/* Most inputs (besides the base) one GPU call takes; more run on the CPU. */
+#define CRU_CUDA_BUDGET_MAX_MODELS 32
+/* Pinned staging per pipeline slot (host) and its device twin. */
+#define CRU_CUDA_SLOT_BYTES        ((guint64) 32 << 20)
+#define CRU_CUDA_N_SLOTS           2
+/* Room for CUB scratch, histograms and reduction partials of one call. */
+#define CRU_CUDA_CALL_SLACK_BYTES  ((guint64) 64 << 20)
+/* Whole-tensor methods index with 32-bit prefix sums. */
+#define CRU_CUDA_MAX_WHOLE_NUMEL   ((guint64) G_MAXUINT32)
+
+typedef enum {
+  CRU_CUDA_KIND_NONE,
+  CRU_CUDA_KIND_LINEAR,
+  CRU_CUDA_KIND_TASK,        /* task_arithmetic, ties, dare_*, breadcrumbs*, della* */
+  CRU_CUDA_KIND_SLERP,
+  CRU_CUDA_KIND_NUSLERP,
+  CRU_CUDA_KIND_MULTISLERP,
+  CRU_CUDA_KIND_KARCHER,
+  CRU_CUDA_KIND_SCE,
+  CRU_CUDA_KIND_RAM,
+  CRU_CUDA_KIND_RAMPLUS,
+  CRU_CUDA_KIND_STOCK,
+  CRU_CUDA_KIND_NEARSWAP,
+  CRU_CUDA_KIND_ARCEE,
+  CRU_CUDA_KIND_PASSTHROUGH,
+  CRU_CUDA_KIND_SDM,
+} CruCudaKind;
+
+/* Which GPU implementation runs @method (by its name); NONE when there is none. */
+CruCudaKind cru_cuda_method_kind       (const CruMethod *method);
+/* TRUE when the method's result on a chunk equals the chunk of its whole-tensor result for
+ * these parameters (@params may be NULL = defaults): the ELEMENTWISE flag, or DARE with
+ * rescale "none"/"inverse". Such calls stream through the pinned pipeline in slices. */
+gboolean    cru_cuda_method_streams    (const CruMethod *method, const double *params);
+/* Usable device bytes: what is free minus a headroom of 10% of the total. */
+guint64     cru_cuda_budget_from_meminfo (guint64 free_bytes, guint64 total_bytes);
+/* Elements per pipeline slice when @n_arrays float arrays (inputs + output) share a slot. */
+guint64     cru_cuda_slice_elements    (int n_arrays, guint64 slot_bytes);
+/* Device bytes one call holds: streamed methods a fixed pipeline (independent of @numel
+ * beyond one slice), whole-tensor methods every input, the output and their scratch. */
+guint64     cru_cuda_device_bytes      (const CruMethod *method, int n_models, guint64 numel);
+/* Whether the GPU runs the call within @budget device bytes. */
+gboolean    cru_cuda_supports          (const CruMethod *method, int n_models, guint64 numel,
+                                        guint64 budget);
+
+G_END_DECLS
