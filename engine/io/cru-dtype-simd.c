@@ -11,6 +11,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define CRU_X86 1
 #endif
@@ -23,8 +24,12 @@ _cru_dtype_simd_supported (void)
 
   if (supported < 0)
     {
+      unsigned int eax, ebx, ecx = 0, edx;
+
+      /* clang's __builtin_cpu_supports knows no "f16c": ask CPUID leaf 1 for it. */
+      __get_cpuid (1, &eax, &ebx, &ecx, &edx);
       __builtin_cpu_init ();
-      supported = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("f16c")
+      supported = __builtin_cpu_supports ("avx2") && (ecx & bit_F16C) != 0
                   && __builtin_cpu_supports ("fma");
     }
   return supported;

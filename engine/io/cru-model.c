@@ -6,6 +6,7 @@
 #include "cru-safetensors-private.h"
 
 #include <glib/gi18n-lib.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct _CruModel
@@ -174,29 +175,31 @@ open_shard (CruModel *m, const char *filename, GError **error)
   return cru_safetensors_open (path, error);
 }
 
-static gboolean
-load_index (CruModel *m, const char *index_path, GHashTable *expected, GError **error)
+GStrv
+cru_model_index_parse (const char *display_name, const char *data, gssize length,
+                       GHashTable **weight_map, GError **error)
 {
-  g_autofree char *dn = g_build_filename (m->name, "model.safetensors.index.json", NULL);
-  g_autofree char *contents = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr(GHashTable) shard_index = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GStrvBuilder) files = g_strv_builder_new ();
   g_autoptr(GList) names = NULL;
-  gsize len;
   JsonNode *root, *wm;
 
-  if (!g_file_get_contents (index_path, &contents, &len, &local_error))
+  if (length < 0)
+    length = (gssize) strlen (data);
+  if (!g_utf8_validate_len (data, (gsize) length, NULL))
     {
-      g_set_error (error, CRU_ERROR, CRU_ERROR_IO, "%s", local_error->message);
-      return FALSE;
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                   _("%s: the file is not valid UTF-8 text"), display_name);
+      return NULL;
     }
-  if (!g_utf8_validate_len (contents, len, NULL)
-      || !json_parser_load_from_data (parser, contents, (gssize) len, &local_error))
+  if (!json_parser_load_from_data (parser, data, length, &local_error))
     {
-      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE, _("%s: not valid JSON: %s"), dn,
-                   local_error ? local_error->message : _("invalid UTF-8"));
-      return FALSE;
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE, _("%s: not valid JSON: %s"),
+                   display_name, local_error->message);
+      return NULL;
     }
   root = json_parser_get_root (parser);
   wm = root && JSON_NODE_HOLDS_OBJECT (root)
@@ -204,14 +207,15 @@ load_index (CruModel *m, const char *index_path, GHashTable *expected, GError **
   if (wm == NULL || !JSON_NODE_HOLDS_OBJECT (wm))
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: there is no “weight_map” object"), dn);
-      return FALSE;
+                   _("%s: there is no “weight_map” object"), display_name);
+      return NULL;
     }
   names = json_object_get_members (json_node_get_object (wm));
   if (names == NULL)
     {
-      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE, _("%s: “weight_map” is empty"), dn);
-      return FALSE;
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE, _("%s: “weight_map” is empty"),
+                   display_name);
+      return NULL;
     }
   for (GList *l = names; l; l = l->next)
     {
@@ -221,37 +225,79 @@ load_index (CruModel *m, const char *index_path, GHashTable *expected, GError **
       if (!node_is (v, G_TYPE_STRING))
         {
           g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                       _("%s: the entry of “%s” is not a file name"), dn, (const char *) l->data);
-          return FALSE;
+                       _("%s: the entry of “%s” is not a file name"), display_name,
+                       (const char *) l->data);
+          return NULL;
         }
       file = json_node_get_string (v);
       if (*file == '\0' || strchr (file, '/') || strcmp (file, "..") == 0 || strcmp (file, ".") == 0)
         {
           g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                       _("%s: “%s” is not a file name inside the model folder"), dn, file);
+                       _("%s: “%s” is not a file name inside the model folder"), display_name,
+                       file);
+          return NULL;
+        }
+      if (g_hash_table_add (seen, (char *) file))
+        g_strv_builder_add (files, file);
+      g_hash_table_insert (map, g_strdup (l->data), g_strdup (file));
+    }
+  *weight_map = g_steal_pointer (&map);
+  return g_strv_builder_end (files);
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+static gboolean
+load_index (CruModel *m, const char *index_path, GHashTable *expected, GError **error)
+{
+  g_autofree char *dn = g_build_filename (m->name, "model.safetensors.index.json", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GHashTable) weight_map = NULL;
+  g_autoptr(GHashTable) shard_index = g_hash_table_new (g_str_hash, g_str_equal);
+  g_auto(GStrv) files = NULL;
+  g_autofree gpointer *names = NULL;
+  guint n_names;
+  gsize len;
+
+  if (!g_file_get_contents (index_path, &contents, &len, &local_error))
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_IO, "%s", local_error->message);
+      return FALSE;
+    }
+  files = cru_model_index_parse (dn, contents, (gssize) len, &weight_map, error);
+  if (files == NULL)
+    return FALSE;
+  /* Shards in the order the index first names them. */
+  for (guint i = 0; files[i]; i++)
+    {
+      CruSafetensors *st = open_shard (m, files[i], error);
+      if (st == NULL)
+        return FALSE;
+      g_hash_table_insert (shard_index, files[i], GUINT_TO_POINTER (i));
+      g_ptr_array_add (m->shards, st);
+    }
+  /* In name order, so that the first problem reported does not depend on hashing. */
+  names = g_hash_table_get_keys_as_array (weight_map, &n_names);
+  qsort (names, n_names, sizeof (gpointer), compare_strings);
+  for (guint i = 0; i < n_names; i++)
+    {
+      const char *file = g_hash_table_lookup (weight_map, names[i]);
+      guint si = GPOINTER_TO_UINT (g_hash_table_lookup (shard_index, file));
+      CruSafetensors *st = m->shards->pdata[si];
+
+      if (cru_safetensors_lookup (st, names[i]) == NULL)
+        {
+          g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND,
+                       _("%s names tensor “%s” in %s, but that file has no such tensor"), dn,
+                       (const char *) names[i], file);
           return FALSE;
         }
-      if (!g_hash_table_contains (shard_index, file))
-        {
-          CruSafetensors *st = open_shard (m, file, error);
-          if (st == NULL)
-            return FALSE;
-          g_hash_table_insert (shard_index, (char *) json_node_get_string (v),
-                               GUINT_TO_POINTER (m->shards->len));
-          g_ptr_array_add (m->shards, st);
-        }
-      {
-        guint si = GPOINTER_TO_UINT (g_hash_table_lookup (shard_index, file));
-        CruSafetensors *st = m->shards->pdata[si];
-        if (cru_safetensors_lookup (st, l->data) == NULL)
-          {
-            g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND,
-                         _("%s names tensor “%s” in %s, but that file has no such tensor"), dn,
-                         (const char *) l->data, file);
-            return FALSE;
-          }
-        g_hash_table_insert (expected, g_strdup (l->data), GUINT_TO_POINTER (si + 1));
-      }
+      g_hash_table_insert (expected, g_strdup (names[i]), GUINT_TO_POINTER (si + 1));
     }
   return TRUE;
 }

@@ -57,6 +57,12 @@ GStrv       cru_model_get_tokenizer_files (CruModel *model);
 gboolean    cru_model_read_f32 (CruModel *model, const CruModelTensor *t,
                                 guint64 elem_offset, guint64 n, float *dst, GError **error);
 
+/* Parses a model.safetensors.index.json without opening any shard: sets @weight_map (tensor
+ * name → shard file name) and returns the shard file names in the order they first appear
+ * (exported for the fuzzer and tests). */
+GStrv       cru_model_index_parse (const char *display_name, const char *data, gssize length,
+                                   GHashTable **weight_map, GError **error);
+
 /* Parses a config.json (exported for the fuzzer and tests). */
 JsonObject *cru_config_parse (const char *display_name, const char *data, gssize length,
                               GError **error);

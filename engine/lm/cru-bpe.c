@@ -74,11 +74,10 @@ add_merge (CruBpe *bpe, const char *display_name, const char *a, const char *b, 
 CruBpe *
 _cru_bpe_new (JsonObject *model, const char *display_name, GError **error)
 {
-  g_autoptr (GError) local = NULL;
   CruBpe *bpe;
   JsonObject *vocab;
   JsonArray *merges;
-  const char *type = json_object_get_string_member_with_default (model, "type", "BPE");
+  const char *type = _cru_json_string (model, "type", "BPE");
 
   if (g_strcmp0 (type, "BPE") != 0)
     {
@@ -95,9 +94,9 @@ _cru_bpe_new (JsonObject *model, const char *display_name, GError **error)
       return NULL;
     }
   {
-    const char *prefix = json_object_get_string_member_with_default (model,
+    const char *prefix = _cru_json_string (model,
                                                                      "continuing_subword_prefix", NULL);
-    const char *suffix = json_object_get_string_member_with_default (model,
+    const char *suffix = _cru_json_string (model,
                                                                      "end_of_word_suffix", NULL);
     if ((prefix && *prefix) || (suffix && *suffix))
       {
@@ -126,10 +125,11 @@ _cru_bpe_new (JsonObject *model, const char *display_name, GError **error)
     json_object_iter_init (&it, vocab);
     while (json_object_iter_next (&it, &key, &node))
       {
-        gint64 id = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_int (node) : -1;
+        gint64 id = JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64
+                      ? json_node_get_int (node) : -1;
         char *k;
 
-        if (id < 0 || id > G_MAXINT32 - 1)
+        if (id < 0 || id >= CRU_TOKENIZER_MAX_ID)
           {
             g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
                          _("%s: vocabulary entry “%s” has an invalid id"), display_name, key);
@@ -144,18 +144,21 @@ _cru_bpe_new (JsonObject *model, const char *display_name, GError **error)
       }
   }
 
-  merges = json_object_has_member (model, "merges")
+  merges = json_object_get_member (model, "merges")
+             && JSON_NODE_HOLDS_ARRAY (json_object_get_member (model, "merges"))
              ? json_object_get_array_member (model, "merges") : NULL;
   for (guint i = 0; merges && i < json_array_get_length (merges); i++)
     {
       JsonNode *m = json_array_get_element (merges, i);
       gboolean ok;
 
-      if (JSON_NODE_HOLDS_ARRAY (m) && json_array_get_length (json_node_get_array (m)) == 2)
+      if (JSON_NODE_HOLDS_ARRAY (m) && json_array_get_length (json_node_get_array (m)) == 2
+          && _cru_json_array_string (json_node_get_array (m), 0)
+          && _cru_json_array_string (json_node_get_array (m), 1))
         {
           JsonArray *pair = json_node_get_array (m);
-          ok = add_merge (bpe, display_name, json_array_get_string_element (pair, 0),
-                          json_array_get_string_element (pair, 1), i, error);
+          ok = add_merge (bpe, display_name, _cru_json_array_string (pair, 0),
+                          _cru_json_array_string (pair, 1), i, error);
         }
       else if (JSON_NODE_HOLDS_VALUE (m) && json_node_get_string (m))
         {
@@ -189,14 +192,14 @@ _cru_bpe_new (JsonObject *model, const char *display_name, GError **error)
     }
 
   {
-    const char *unk = json_object_get_string_member_with_default (model, "unk_token", NULL);
+    const char *unk = _cru_json_string (model, "unk_token", NULL);
     if (unk)
       bpe->unk_id = lookup (bpe, unk);
   }
-  bpe->fuse_unk = json_object_get_boolean_member_with_default (model, "fuse_unk", FALSE);
-  bpe->byte_fallback = json_object_get_boolean_member_with_default (model, "byte_fallback",
+  bpe->fuse_unk = _cru_json_bool (model, "fuse_unk", FALSE);
+  bpe->byte_fallback = _cru_json_bool (model, "byte_fallback",
                                                                     FALSE);
-  bpe->ignore_merges = json_object_get_boolean_member_with_default (model, "ignore_merges",
+  bpe->ignore_merges = _cru_json_bool (model, "ignore_merges",
                                                                     FALSE);
   for (int b = 0; b < 256; b++)
     {

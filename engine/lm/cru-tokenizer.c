@@ -59,12 +59,9 @@ compile_pattern (CruTokenizer *tok, JsonObject *pattern, GError **error)
                    _("%s: a pattern is missing"), tok->name);
       return NULL;
     }
-  if (json_object_has_member (pattern, "Regex"))
-    src = json_object_get_string_member (pattern, "Regex");
-  else if (json_object_has_member (pattern, "String"))
-    src = escaped = g_regex_escape_string (json_object_get_string_member (pattern, "String"), -1);
-  else
-    src = NULL;
+  if ((src = _cru_json_string (pattern, "Regex", NULL)) == NULL
+      && (src = _cru_json_string (pattern, "String", NULL)) != NULL)
+    src = escaped = g_regex_escape_string (src, -1);
   if (!src)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
@@ -81,14 +78,14 @@ compile_pattern (CruTokenizer *tok, JsonObject *pattern, GError **error)
 static JsonObject *
 member_object (JsonObject *o, const char *name)
 {
-  JsonNode *n = json_object_has_member (o, name) ? json_object_get_member (o, name) : NULL;
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
 }
 
 static JsonArray *
 member_array (JsonObject *o, const char *name)
 {
-  JsonNode *n = json_object_has_member (o, name) ? json_object_get_member (o, name) : NULL;
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
 }
 
@@ -97,7 +94,7 @@ member_array (JsonObject *o, const char *name)
 static Normalizer *
 parse_normalizer (CruTokenizer *tok, JsonObject *o, GError **error)
 {
-  const char *type = json_object_get_string_member_with_default (o, "type", "");
+  const char *type = _cru_json_string (o, "type", "");
   Normalizer *n = g_new0 (Normalizer, 1);
 
   if (g_str_equal (type, "Sequence"))
@@ -107,7 +104,7 @@ parse_normalizer (CruTokenizer *tok, JsonObject *o, GError **error)
       n->children = g_ptr_array_new_with_free_func ((GDestroyNotify) normalizer_free);
       for (guint i = 0; list && i < json_array_get_length (list); i++)
         {
-          Normalizer *c = parse_normalizer (tok, json_array_get_object_element (list, i), error);
+          Normalizer *c = parse_normalizer (tok, _cru_json_array_object (list, i), error);
           if (!c)
             goto fail;
           g_ptr_array_add (n->children, c);
@@ -116,12 +113,12 @@ parse_normalizer (CruTokenizer *tok, JsonObject *o, GError **error)
   else if (g_str_equal (type, "Prepend"))
     {
       n->kind = NORM_PREPEND;
-      n->text = g_strdup (json_object_get_string_member_with_default (o, "prepend", ""));
+      n->text = g_strdup (_cru_json_string (o, "prepend", ""));
     }
   else if (g_str_equal (type, "Replace"))
     {
       n->kind = NORM_REPLACE;
-      n->text = g_strdup (json_object_get_string_member_with_default (o, "content", ""));
+      n->text = g_strdup (_cru_json_string (o, "content", ""));
       if (!(n->regex = compile_pattern (tok, member_object (o, "pattern"), error)))
         goto fail;
     }
@@ -138,8 +135,8 @@ parse_normalizer (CruTokenizer *tok, JsonObject *o, GError **error)
   else if (g_str_equal (type, "Strip"))
     {
       n->kind = NORM_STRIP;
-      n->left = json_object_get_boolean_member_with_default (o, "strip_left", TRUE);
-      n->right = json_object_get_boolean_member_with_default (o, "strip_right", TRUE);
+      n->left = _cru_json_bool (o, "strip_left", TRUE);
+      n->right = _cru_json_bool (o, "strip_right", TRUE);
     }
   else
     {
@@ -157,7 +154,7 @@ fail:
 static PreTokenizer *
 parse_pre (CruTokenizer *tok, JsonObject *o, GError **error)
 {
-  const char *type = json_object_get_string_member_with_default (o, "type", "");
+  const char *type = _cru_json_string (o, "type", "");
   PreTokenizer *p = g_new0 (PreTokenizer, 1);
 
   if (g_str_equal (type, "Sequence"))
@@ -167,7 +164,7 @@ parse_pre (CruTokenizer *tok, JsonObject *o, GError **error)
       p->children = g_ptr_array_new_with_free_func ((GDestroyNotify) pre_free);
       for (guint i = 0; list && i < json_array_get_length (list); i++)
         {
-          PreTokenizer *c = parse_pre (tok, json_array_get_object_element (list, i), error);
+          PreTokenizer *c = parse_pre (tok, _cru_json_array_object (list, i), error);
           if (!c)
             goto fail;
           g_ptr_array_add (p->children, c);
@@ -176,16 +173,15 @@ parse_pre (CruTokenizer *tok, JsonObject *o, GError **error)
   else if (g_str_equal (type, "ByteLevel"))
     {
       p->kind = PRE_BYTE_LEVEL;
-      p->add_prefix_space = json_object_get_boolean_member_with_default (o, "add_prefix_space",
-                                                                         TRUE);
-      if (json_object_get_boolean_member_with_default (o, "use_regex", TRUE))
+      p->add_prefix_space = _cru_json_bool (o, "add_prefix_space", TRUE);
+      if (_cru_json_bool (o, "use_regex", TRUE))
         p->regex = g_regex_new (GPT2_PATTERN, G_REGEX_OPTIMIZE, 0, NULL);
     }
   else if (g_str_equal (type, "Split"))
     {
-      const char *b = json_object_get_string_member_with_default (o, "behavior", "Isolated");
+      const char *b = _cru_json_string (o, "behavior", "Isolated");
       p->kind = PRE_SPLIT;
-      p->invert = json_object_get_boolean_member_with_default (o, "invert", FALSE);
+      p->invert = _cru_json_bool (o, "invert", FALSE);
       p->behavior = g_str_equal (b, "Removed") ? SPLIT_REMOVED
                     : g_str_equal (b, "MergedWithPrevious") ? SPLIT_MERGED_PREVIOUS
                     : g_str_equal (b, "MergedWithNext") ? SPLIT_MERGED_NEXT
@@ -195,22 +191,21 @@ parse_pre (CruTokenizer *tok, JsonObject *o, GError **error)
     }
   else if (g_str_equal (type, "Metaspace"))
     {
-      const char *scheme = json_object_get_string_member_with_default (o, "prepend_scheme", NULL);
+      const char *scheme = _cru_json_string (o, "prepend_scheme", NULL);
       p->kind = PRE_METASPACE;
-      p->replacement = g_strdup (json_object_get_string_member_with_default (o, "replacement",
-                                                                             "\u2581"));
-      p->split = json_object_get_boolean_member_with_default (o, "split", TRUE);
+      p->replacement = g_strdup (_cru_json_string (o, "replacement", "\u2581"));
+      p->split = _cru_json_bool (o, "split", TRUE);
       if (scheme)
         p->scheme = g_str_equal (scheme, "first") ? PREPEND_FIRST
                     : g_str_equal (scheme, "never") ? PREPEND_NEVER : PREPEND_ALWAYS;
       else
-        p->scheme = json_object_get_boolean_member_with_default (o, "add_prefix_space", TRUE)
+        p->scheme = _cru_json_bool (o, "add_prefix_space", TRUE)
                       ? PREPEND_ALWAYS : PREPEND_NEVER;
     }
   else if (g_str_equal (type, "Digits"))
     {
       p->kind = PRE_DIGITS;
-      p->individual = json_object_get_boolean_member_with_default (o, "individual_digits", FALSE);
+      p->individual = _cru_json_bool (o, "individual_digits", FALSE);
     }
   else
     {
@@ -228,6 +223,23 @@ fail:
 /* ---- loading: post-processor and decoder -------------------------------------------- */
 
 static gboolean
+append_special_id (CruTokenizer *tok, const char *name, gint64 id, GArray *out, GError **error)
+{
+  gint32 id32 = (gint32) id;
+
+  /* Checked against the vocabulary once everything is loaded. */
+  if (id < 0 || id >= CRU_TOKENIZER_MAX_ID)
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                   _("%s: the post-processor gives the special token “%s” an invalid id"),
+                   tok->name, name);
+      return FALSE;
+    }
+  g_array_append_val (out, id32);
+  return TRUE;
+}
+
+static gboolean
 special_ids (CruTokenizer *tok, JsonObject *specials, const char *name, GArray *out,
              GError **error)
 {
@@ -243,8 +255,9 @@ special_ids (CruTokenizer *tok, JsonObject *specials, const char *name, GArray *
     }
   for (guint i = 0; i < json_array_get_length (ids); i++)
     {
-      gint32 id = (gint32) json_array_get_int_element (ids, i);
-      g_array_append_val (out, id);
+      gint64 id = _cru_json_array_int (ids, i, -1);
+      if (!append_special_id (tok, name, id, out, error))
+        return FALSE;
     }
   return TRUE;
 }
@@ -252,13 +265,13 @@ special_ids (CruTokenizer *tok, JsonObject *specials, const char *name, GArray *
 static gboolean
 parse_post (CruTokenizer *tok, JsonObject *o, GError **error)
 {
-  const char *type = json_object_get_string_member_with_default (o, "type", "");
+  const char *type = _cru_json_string (o, "type", "");
 
   if (g_str_equal (type, "Sequence"))
     {
       JsonArray *list = member_array (o, "processors");
       for (guint i = 0; list && i < json_array_get_length (list); i++)
-        if (!parse_post (tok, json_array_get_object_element (list, i), error))
+        if (!parse_post (tok, _cru_json_array_object (list, i), error))
           return FALSE;
       return TRUE;
     }
@@ -272,12 +285,12 @@ parse_post (CruTokenizer *tok, JsonObject *o, GError **error)
 
       for (guint i = 0; single && i < json_array_get_length (single); i++)
         {
-          JsonObject *item = json_array_get_object_element (single, i);
+          JsonObject *item = _cru_json_array_object (single, i);
           JsonObject *sp = item ? member_object (item, "SpecialToken") : NULL;
           if (item && json_object_has_member (item, "Sequence"))
             after = TRUE;
           else if (sp && !special_ids (tok, specials,
-                                       json_object_get_string_member_with_default (sp, "id", ""),
+                                       _cru_json_string (sp, "id", ""),
                                        after ? tok->suffix_ids : tok->prefix_ids, error))
             return FALSE;
         }
@@ -286,16 +299,14 @@ parse_post (CruTokenizer *tok, JsonObject *o, GError **error)
   if (g_str_equal (type, "BertProcessing") || g_str_equal (type, "RobertaProcessing"))
     {
       JsonArray *cls = member_array (o, "cls"), *sep = member_array (o, "sep");
-      if (cls && json_array_get_length (cls) == 2)
-        {
-          gint32 id = (gint32) json_array_get_int_element (cls, 1);
-          g_array_append_val (tok->prefix_ids, id);
-        }
-      if (sep && json_array_get_length (sep) == 2)
-        {
-          gint32 id = (gint32) json_array_get_int_element (sep, 1);
-          g_array_append_val (tok->suffix_ids, id);
-        }
+      if (cls && json_array_get_length (cls) == 2
+          && !append_special_id (tok, "cls", _cru_json_array_int (cls, 1, -1), tok->prefix_ids,
+                                 error))
+        return FALSE;
+      if (sep && json_array_get_length (sep) == 2
+          && !append_special_id (tok, "sep", _cru_json_array_int (sep, 1, -1), tok->suffix_ids,
+                                 error))
+        return FALSE;
       return TRUE;
     }
   g_set_error (error, CRU_ERROR, CRU_ERROR_UNSUPPORTED,
@@ -306,13 +317,13 @@ parse_post (CruTokenizer *tok, JsonObject *o, GError **error)
 static void
 parse_decoder (CruTokenizer *tok, JsonObject *o)
 {
-  const char *type = json_object_get_string_member_with_default (o, "type", "");
+  const char *type = _cru_json_string (o, "type", "");
 
   if (g_str_equal (type, "Sequence"))
     {
       JsonArray *list = member_array (o, "decoders");
       for (guint i = 0; list && i < json_array_get_length (list); i++)
-        parse_decoder (tok, json_array_get_object_element (list, i));
+        parse_decoder (tok, _cru_json_array_object (list, i));
     }
   else if (g_str_equal (type, "ByteLevel"))
     tok->dec_byte_level = TRUE;
@@ -321,10 +332,8 @@ parse_decoder (CruTokenizer *tok, JsonObject *o)
   else if (g_str_equal (type, "Metaspace"))
     {
       g_free (tok->dec_replace_from);
-      tok->dec_replace_from = g_strdup (json_object_get_string_member_with_default (o,
-                                                                   "replacement", "\u2581"));
-      if (g_strcmp0 (json_object_get_string_member_with_default (o, "prepend_scheme", "always"),
-                     "never") != 0)
+      tok->dec_replace_from = g_strdup (_cru_json_string (o, "replacement", "\u2581"));
+      if (g_strcmp0 (_cru_json_string (o, "prepend_scheme", "always"), "never") != 0)
         tok->dec_strip_start = 1;
     }
   else if (g_str_equal (type, "Replace"))
@@ -333,11 +342,11 @@ parse_decoder (CruTokenizer *tok, JsonObject *o)
       if (pat && json_object_has_member (pat, "String"))
         {
           g_free (tok->dec_replace_from);
-          tok->dec_replace_from = g_strdup (json_object_get_string_member (pat, "String"));
+          tok->dec_replace_from = g_strdup (_cru_json_string (pat, "String", NULL));
         }
     }
   else if (g_str_equal (type, "Strip"))
-    tok->dec_strip_start = (guint) json_object_get_int_member_with_default (o, "start", 0);
+    tok->dec_strip_start = (guint) _cru_json_int (o, "start", 0);
 }
 
 static void
@@ -361,10 +370,12 @@ parse_added (CruTokenizer *tok, JsonArray *list, GError **error)
 {
   for (guint i = 0; list && i < json_array_get_length (list); i++)
     {
-      JsonObject *o = json_array_get_object_element (list, i);
-      const char *content = o ? json_object_get_string_member_with_default (o, "content", NULL)
+      JsonObject *o = _cru_json_array_object (list, i);
+      const char *content = o ? _cru_json_string (o, "content", NULL)
                               : NULL;
       AddedToken *a;
+
+      gint64 id = _cru_json_int (o, "id", -1);
 
       if (!content || !*content || !json_object_has_member (o, "id"))
         {
@@ -374,15 +385,16 @@ parse_added (CruTokenizer *tok, JsonArray *list, GError **error)
         }
       a = g_new0 (AddedToken, 1);
       a->content = g_strdup (content);
-      a->id = (int) json_object_get_int_member (o, "id");
-      a->special = json_object_get_boolean_member_with_default (o, "special", FALSE);
-      a->lstrip = json_object_get_boolean_member_with_default (o, "lstrip", FALSE);
-      a->rstrip = json_object_get_boolean_member_with_default (o, "rstrip", FALSE);
-      a->single_word = json_object_get_boolean_member_with_default (o, "single_word", FALSE);
-      if (a->id < 0)
+      a->id = (int) CLAMP (id, -1, CRU_TOKENIZER_MAX_ID);
+      a->special = _cru_json_bool (o, "special", FALSE);
+      a->lstrip = _cru_json_bool (o, "lstrip", FALSE);
+      a->rstrip = _cru_json_bool (o, "rstrip", FALSE);
+      a->single_word = _cru_json_bool (o, "single_word", FALSE);
+      if (a->id < 0 || a->id >= CRU_TOKENIZER_MAX_ID)
         {
           g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                       _("%s: added token “%s” has a negative id"), tok->name, content);
+                       _("%s: added token “%s” has the id %" G_GINT64_FORMAT ", which is not "
+                         "between 0 and %d"), tok->name, content, id, CRU_TOKENIZER_MAX_ID - 1);
           added_free (a);
           return FALSE;
         }
@@ -447,6 +459,19 @@ cru_tokenizer_new_from_data (const char *display_name, const char *json, gssize 
   tok->n_ids = _cru_bpe_get_n_ids (tok->bpe);
   for (guint i = 0; i < tok->added->len; i++)
     tok->n_ids = MAX (tok->n_ids, (guint) ((AddedToken *) tok->added->pdata[i])->id + 1);
+  for (guint k = 0; k < 2; k++)
+    {
+      GArray *ids = k == 0 ? tok->prefix_ids : tok->suffix_ids;
+      for (guint i = 0; i < ids->len; i++)
+        if ((guint) g_array_index (ids, gint32, i) >= tok->n_ids)
+          {
+            g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                         _("%s: the post-processor adds the token id %d, but the vocabulary "
+                           "has only %u tokens"), display_name, g_array_index (ids, gint32, i),
+                         tok->n_ids);
+            return NULL;
+          }
+    }
   g_ptr_array_set_size (tok->added_by_id, tok->n_ids);
   for (guint i = 0; i < tok->added->len; i++)
     {

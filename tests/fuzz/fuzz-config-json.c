@@ -4,13 +4,15 @@
  */
 #include "cru-model.h"
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
 {
-  JsonObject *config = cru_config_parse ("config.json", (const char *) data, size, NULL);
+  JsonObject *config;
 
+  fuzz_init ();
+  config = cru_config_parse ("config.json", (const char *) data, size, NULL);
   if (config != NULL)
     json_object_unref (config);
   return 0;

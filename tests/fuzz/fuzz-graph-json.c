@@ -4,13 +4,15 @@
  */
 #include "cru-graph.h"
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
 {
-  CruGraph *graph = cru_graph_new ();
+  CruGraph *graph;
 
+  fuzz_init ();
+  graph = cru_graph_new ();
   if (cru_graph_load_data (graph, (const char *) data, size, "/nonexistent", NULL))
     {
       char *saved = cru_graph_save_data (graph, "/nonexistent");

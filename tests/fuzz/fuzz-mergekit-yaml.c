@@ -4,15 +4,17 @@
  */
 #include "cru-graph.h"
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
 {
-  GPtrArray *warnings = g_ptr_array_new_with_free_func (g_free);
-  CruGraph *graph = cru_graph_import_mergekit ((const char *) data, size, "/nonexistent",
-                                               warnings, NULL);
+  GPtrArray *warnings;
+  CruGraph *graph;
 
+  fuzz_init ();
+  warnings = g_ptr_array_new_with_free_func (g_free);
+  graph = cru_graph_import_mergekit ((const char *) data, size, "/nonexistent", warnings, NULL);
   if (graph != NULL)
     {
       char *yaml = cru_graph_export_mergekit (graph, "/nonexistent", NULL);

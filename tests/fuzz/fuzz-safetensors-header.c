@@ -6,7 +6,7 @@
  */
 #include "cru-safetensors.h"
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
@@ -14,6 +14,7 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
   guint64 file_size = 0;
   CruSafetensors *st;
 
+  fuzz_init ();
   if (size < 8)
     return 0;
   for (int i = 7; i >= 0; i--)

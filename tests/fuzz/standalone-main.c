@@ -6,7 +6,7 @@
 #include <glib.h>
 #include <stdio.h>
 
-int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+#include "fuzz-common.h"
 
 static guint
 run_path (const char *path)
