@@ -215,15 +215,50 @@ slice_stream (CruCompiler *c, const CruNode *n, CruStream *in)
   return s;
 }
 
+/* A slice's link into a stack may carry passthrough's `scale` (mergekit: per-source
+ * parameters of a passthrough slice), resolved per tensor like a method parameter. */
+static CruExpr *
+scaled_slice_entry (CruCompiler *c, const CruNode *n, const CruLink *link, const char *name,
+                    const CruStreamEntry *e, int n_layers)
+{
+  const CruMethod *method = cru_method_lookup ("passthrough");
+  int p = cru_method_find_param (method, "scale");
+  const CruValue *v = cru_graph_get_link_param (c->graph, link->id, "scale");
+  double t = e->layer >= 0 ? cru_value_layer_t (e->layer, n_layers) : 0.0;
+  double scale = method->params[p].default_value;
+  g_autofree double *params = NULL;
+  CruExpr *x;
+
+  if (v == NULL || !cru_value_resolve (v, name, t, &scale) || scale == 1.0)
+    return _cru_expr_ref (e->expr);
+  params = g_new0 (double, method->n_params);
+  for (int i = 0; i < method->n_params; i++)
+    params[i] = method->params[i].default_value;
+  params[p] = scale;
+  x = _cru_expr_new_method (method, n->id, e->expr->origin, name, e->layer, e->role);
+  x->ndim = e->expr->ndim;
+  memcpy (x->shape, e->expr->shape, sizeof x->shape);
+  x->numel = e->expr->numel;
+  x->n_models = 1;
+  x->models = g_new0 (CruExpr *, 1);
+  x->models[0] = _cru_expr_ref (e->expr);
+  x->model_keys = g_new0 (int, 1);
+  x->params = g_memdup2 (params, method->n_params * sizeof (double));
+  x->model_params = g_memdup2 (params, method->n_params * sizeof (double));
+  return x;
+}
+
 static CruStream *
-stack_stream (CruCompiler *c, const CruNode *n, CruStream **ins, guint n_ins)
+stack_stream (CruCompiler *c, const CruNode *n, CruStream **ins, const CruLink **links,
+              guint n_ins)
 {
   CruStream *s = stream_new (ins[0]->origin);
   int offset = 0;
 
   s->config = ins[0]->config ? cru_model_ref (ins[0]->config) : NULL;
   s->arch = ins[0]->arch;
-  s->tied = ins[0]->tied;
+  /* The head comes from the last slice (see below), so does whether it is tied. */
+  s->tied = ins[n_ins - 1]->tied;
   for (guint k = 0; k < n_ins; k++)
     {
       GHashTableIter iter;
@@ -235,15 +270,21 @@ stack_stream (CruCompiler *c, const CruNode *n, CruStream **ins, guint n_ins)
           CruStreamEntry *e = value;
           if (e->layer < 0)
             {
-              /* Embeddings, final norm and head come from the first slice's source. */
-              if (k == 0)
+              /* As in mergekit: what comes before the layers (embeddings) is taken from the
+               * first slice, what comes after them (final norm, head) from the last. */
+              gboolean after = e->role == CRU_ROLE_NORM || e->role == CRU_ROLE_LM_HEAD;
+              if (k == (after ? n_ins - 1 : 0))
                 g_hash_table_insert (s->entries, g_strdup (key),
-                                     entry_new (_cru_expr_ref (e->expr), -1, e->role));
+                                     entry_new (scaled_slice_entry (c, n, links[k], key, e,
+                                                                    ins[k]->n_layers),
+                                                -1, e->role));
             }
           else
             g_hash_table_insert (s->entries,
                                  cru_arch_rename_layer (key, e->layer, e->layer + offset),
-                                 entry_new (_cru_expr_ref (e->expr), e->layer + offset, e->role));
+                                 entry_new (scaled_slice_entry (c, n, links[k], key, e,
+                                                                ins[k]->n_layers),
+                                            e->layer + offset, e->role));
         }
       offset += ins[k]->n_layers;
     }
@@ -696,7 +737,8 @@ compile_node (CruCompiler *c, const CruNode *n)
     case CRU_NODE_STACK:
       if (ins->len == 0)
         return NULL;
-      return stack_stream (c, n, (CruStream **) ins->pdata, ins->len);
+      return stack_stream (c, n, (CruStream **) ins->pdata,
+                           (const CruLink **) in_links->pdata, ins->len);
     case CRU_NODE_METHOD:
       {
         MethodCtx m = { 0 };
