@@ -414,6 +414,9 @@ models:
 dtype: float32
 out_dtype: float32
 """),
+    # Densities chosen so that no tensor has two equal |Δ| at the k-th largest: mergekit
+    # picks among those with torch's unstable argsort (no defined order), Crucible keeps the
+    # lowest indices (at 0.6, ft-prose's layers.3.post_attention_layernorm has such a tie).
     demo("demo-ties", f"""
 merge_method: ties
 base_model: {D}base
@@ -423,7 +426,7 @@ models:
   - model: {D}ft-c
     parameters: {{weight: 1.0, density: 0.4}}
   - model: {D}ft-prose
-    parameters: {{weight: 0.8, density: 0.6}}
+    parameters: {{weight: 0.8, density: 0.65}}
 dtype: float32
 out_dtype: float32
 """),
