@@ -3,16 +3,24 @@
  * memory measurements. A "fine-tune" (--delta-of BASE_SEED) is the base of that seed plus
  * small deltas drawn from --seed, so merges of synthetic models behave like real ones.
  *
- *   crucible-synth OUT_DIR --shape 1b|3b|7b|tiny|custom [--layers N] [--hidden H]
+ *   crucible-synth OUT_DIR --shape 1b|3b|7b|70b|tiny|custom [--layers N] [--hidden H]
  *                  [--intermediate I] [--vocab V] [--dtype bf16] [--seed S]
- *                  [--delta-of SEED] [--shard-size SIZE] [--tied] [--overwrite]
+ *                  [--delta-of SEED] [--shard-size SIZE] [--tied] [--headers-only]
+ *                  [--overwrite]
+ *
+ * --headers-only writes complete safetensors headers and leaves the data as holes (sparse
+ * files of the full size): enough to inspect and plan a 70B-shaped merge in no disk space.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cru-safetensors.h"
 
@@ -27,6 +35,7 @@ static const Shape shapes[] = {
   { "1b",   2048,  8192, 16, 32,  8, 128256, TRUE },
   { "3b",   3072,  8192, 28, 24,  8, 128256, TRUE },
   { "7b",   4096, 11008, 32, 32, 32,  32000, FALSE },
+  { "70b",  8192, 28672, 80, 64,  8, 128256, FALSE },
   { "custom", 512, 1408,  4,  8,  8,  32000, FALSE },
 };
 
@@ -75,6 +84,71 @@ fill (const char *name, gboolean is_norm, guint64 seed, gboolean delta, guint64 
     }
 }
 
+/* model.safetensors.index.json, as CruWriter writes it for several shards. */
+static gboolean
+write_index (CruLayout *layout, const char *dir, GError **error)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *path = g_build_filename (dir, "model.safetensors.index.json", NULL);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "metadata");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "total_size");
+  json_builder_add_int_value (b, (gint64) cru_layout_get_total_data_size (layout));
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "weight_map");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < cru_layout_get_n_tensors (layout); i++)
+    {
+      g_autofree char *shard = cru_layout_get_shard_name (layout, cru_layout_get_shard (layout, i));
+      json_builder_set_member_name (b, cru_layout_get_tensor (layout, i)->name);
+      json_builder_add_string_value (b, shard);
+    }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  return g_file_set_contents (path, text, -1, error);
+}
+
+/* Each shard: the 8-byte length, the header, then a hole up to the shard's full size. */
+static gboolean
+write_sparse_shards (CruLayout *layout, const char *dir, GError **error)
+{
+  for (guint s = 0; s < cru_layout_get_n_shards (layout); s++)
+    {
+      g_autofree char *name = cru_layout_get_shard_name (layout, s);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      gsize len;
+      const char *header = cru_layout_get_shard_header (layout, s, &len);
+      guint64 len_le = GUINT64_TO_LE ((guint64) len);
+      int fd = g_open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      gboolean ok;
+
+      if (fd < 0)
+        {
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
+                       g_strerror (errno));
+          return FALSE;
+        }
+      ok = write (fd, &len_le, 8) == 8 && write (fd, header, len) == (ssize_t) len
+           && ftruncate (fd, (off_t) cru_layout_get_shard_size (layout, s)) == 0;
+      if (!ok)
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
+                     g_strerror (errno));
+      close (fd);
+      if (!ok)
+        return FALSE;
+    }
+  return cru_layout_get_n_shards (layout) == 1 || write_index (layout, dir, error);
+}
+
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
@@ -89,9 +163,9 @@ main (int argc, char **argv)
   g_autofree char *shard_text = NULL;
   int layers = 0, hidden = 0, intermediate = 0, vocab = 0;
   gint64 seed = 1, delta_of = -1;
-  gboolean tied = FALSE, overwrite = FALSE;
+  gboolean tied = FALSE, overwrite = FALSE, headers_only = FALSE;
   GOptionEntry entries[] = {
-    { "shape", 0, 0, G_OPTION_ARG_STRING, &shape_name, "tiny, 1b, 3b, 7b or custom", "SHAPE" },
+    { "shape", 0, 0, G_OPTION_ARG_STRING, &shape_name, "tiny, 1b, 3b, 7b, 70b or custom", "SHAPE" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &layers, "Number of layers", "N" },
     { "hidden", 0, 0, G_OPTION_ARG_INT, &hidden, "Hidden size", "H" },
     { "intermediate", 0, 0, G_OPTION_ARG_INT, &intermediate, "MLP size", "I" },
@@ -101,6 +175,7 @@ main (int argc, char **argv)
     { "delta-of", 0, 0, G_OPTION_ARG_INT64, &delta_of, "Be a fine-tune of the model of this seed", "SEED" },
     { "shard-size", 0, 0, G_OPTION_ARG_STRING, &shard_text, "Largest shard in bytes", "BYTES" },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &tied, "Tie the embeddings (no lm_head)", NULL },
+    { "headers-only", 0, 0, G_OPTION_ARG_NONE, &headers_only, "Write headers only; the data are holes (sparse files)", NULL },
     { "overwrite", 0, 0, G_OPTION_ARG_NONE, &overwrite, "Replace an existing folder", NULL },
     { NULL }
   };
@@ -132,7 +207,8 @@ main (int argc, char **argv)
       shape = &shapes[i];
   if (shape == NULL)
     {
-      g_printerr ("crucible-synth: unknown shape “%s” (tiny, 1b, 3b, 7b, custom)\n", shape_name);
+      g_printerr ("crucible-synth: unknown shape “%s” (tiny, 1b, 3b, 7b, 70b, custom)\n",
+                  shape_name);
       return 2;
     }
   dtype = cru_dtype_from_user_string (dtype_name);
@@ -203,8 +279,15 @@ main (int argc, char **argv)
       cru_layout_add (layout, n, dtype, ndim, shape2);
     }
   if (!cru_layout_finish (layout, &error)
-      || (od = cru_output_dir_begin (argv[1], overwrite, &error)) == NULL
-      || (writer = cru_writer_open (layout, cru_output_dir_get_tmp_path (od), &error)) == NULL)
+      || (od = cru_output_dir_begin (argv[1], overwrite, &error)) == NULL)
+    goto fail;
+  if (headers_only)
+    {
+      if (!write_sparse_shards (layout, cru_output_dir_get_tmp_path (od), &error))
+        goto fail;
+      goto config;
+    }
+  if ((writer = cru_writer_open (layout, cru_output_dir_get_tmp_path (od), &error)) == NULL)
     goto fail;
 
   buf = g_new (float, CHUNK);
@@ -224,6 +307,7 @@ main (int argc, char **argv)
   if (!cru_writer_close (writer, &error))
     goto fail;
 
+config:
   json_builder_begin_object (b);
 #define SET_INT(k, v) json_builder_set_member_name (b, k); json_builder_add_int_value (b, v)
 #define SET_STR(k, v) json_builder_set_member_name (b, k); json_builder_add_string_value (b, v)

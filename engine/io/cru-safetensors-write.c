@@ -297,6 +297,17 @@ cru_layout_lookup (CruLayout *layout, const char *name)
   return (int) GPOINTER_TO_UINT (g_hash_table_lookup (layout->by_name, name)) - 1;
 }
 
+const char *
+cru_layout_get_shard_header (CruLayout *layout, guint shard, gsize *length)
+{
+  const LayoutShard *s;
+
+  g_return_val_if_fail (layout->finished && shard < layout->shards->len, NULL);
+  s = &g_array_index (layout->shards, LayoutShard, shard);
+  *length = s->header_len;
+  return s->header;
+}
+
 /* Header of shard @shard (for the writer). */
 static const LayoutShard *
 layout_get_shard (CruLayout *layout, guint shard)

@@ -83,6 +83,9 @@ guint        cru_layout_get_n_shards   (CruLayout *layout);
 char        *cru_layout_get_shard_name (CruLayout *layout, guint shard);
 guint64      cru_layout_get_shard_size (CruLayout *layout, guint shard); /* whole file bytes */
 guint64      cru_layout_get_total_data_size (CruLayout *layout);        /* index total_size */
+/* The JSON header of shard @shard exactly as the writer writes it after the 8-byte length
+ * (padded to a multiple of 8): @length bytes, not NUL-terminated. */
+const char  *cru_layout_get_shard_header (CruLayout *layout, guint shard, gsize *length);
 int          cru_layout_lookup         (CruLayout *layout, const char *name); /* -1 if absent */
 
 /* Writes the files of a layout into @dir (an existing, empty folder — normally the temporary
