@@ -8,6 +8,7 @@
  */
 #include "cru-method-private.h"
 
+#include "cru-fixed-sum.h"
 #include "cru-select.h"
 
 static const char *const normalization_choices[] = { "linear", "square", NULL };
@@ -34,12 +35,16 @@ static const CruParamSpec sdm_params[] = {
     CRU_PARAM_ENUM, FALSE, WEIGHTS_MODEL, 0.0, 1.0, FALSE, FALSE, weights_scope_choices },
 };
 
+/* Tensors' contributions are kept apart and added up by name at the end: the threads of
+ * the statistics pass finish in any order, and a sum in that order would make the weights
+ * (and so the merged bits) depend on timing. */
 typedef struct {
-  GMutex  lock;
-  int     n_models;
-  int     normalization;
-  double *mass;     /* M_i */
-  double *weights;  /* W_i after finish */
+  GMutex      lock;
+  int         n_models;
+  int         normalization;
+  GHashTable *partials; /* tensor name → double[n_models] */
+  double     *mass;     /* M_i after finish */
+  double     *weights;  /* W_i after finish */
 } SdmStats;
 
 static gsize
@@ -56,17 +61,11 @@ sdm_threshold (const CruMethodCall *call, int m, double k, float *delta, double 
   return cru_select_percentile (delta, call->count, k, CRU_SELECT_ABS, TRUE, p);
 }
 
+/* in the fixed order every backend uses (cru-fixed-sum.h) */
 static double
 kept_mass (const float *delta, guint64 n, double p)
 {
-  double s = 0.0;
-  for (guint64 i = 0; i < n; i++)
-    {
-      double a = fabs ((double) delta[i]);
-      if (a != 0.0 && a >= p)
-        s += a;
-    }
-  return s;
+  return cru_fixed_sum_kept (delta, n, p);
 }
 
 static void
@@ -83,6 +82,12 @@ weights_from_mass (const double *mass, int n, int normalization, double *weights
     }
 }
 
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static gpointer
 sdm_stats_new (const CruMethod *method, int n_models)
 {
@@ -90,9 +95,31 @@ sdm_stats_new (const CruMethod *method, int n_models)
 
   g_mutex_init (&stats->lock);
   stats->n_models = n_models;
+  stats->partials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   stats->mass = g_new0 (double, n_models);
   stats->weights = g_new0 (double, n_models);
   return stats;
+}
+
+static void
+sdm_stats_add_partial (gpointer data, const CruMethodCall *call, const double *partial)
+{
+  SdmStats *stats = data;
+  const char *name = call->tensor_name ? call->tensor_name : "";
+  int nm = MIN (call->n_models, stats->n_models);
+  double *sum;
+
+  g_mutex_lock (&stats->lock);
+  stats->normalization = (int) _cru_call_param (&cru_method_sdm_w, call, "normalization");
+  sum = g_hash_table_lookup (stats->partials, name);
+  if (sum == NULL)
+    {
+      sum = g_new0 (double, stats->n_models);
+      g_hash_table_insert (stats->partials, g_strdup (name), sum);
+    }
+  for (int m = 0; m < nm; m++)
+    sum[m] += partial[m];
+  g_mutex_unlock (&stats->lock);
 }
 
 static void
@@ -118,18 +145,25 @@ sdm_stats_accumulate (gpointer data, const CruMethodCall *call)
         mass[m] = kept_mass (delta, call->count, p);
     }
 
-  g_mutex_lock (&stats->lock);
-  stats->normalization = (int) _cru_call_param (method, call, "normalization");
-  for (int m = 0; m < nm; m++)
-    stats->mass[m] += mass[m];
-  g_mutex_unlock (&stats->lock);
+  sdm_stats_add_partial (stats, call, mass);
 }
 
 static gboolean
 sdm_stats_finish (gpointer data, GError **error)
 {
   SdmStats *stats = data;
+  g_autofree gpointer *names = NULL;
+  guint n_names = 0;
 
+  names = g_hash_table_get_keys_as_array (stats->partials, &n_names);
+  qsort (names, n_names, sizeof (gpointer), compare_names);
+  memset (stats->mass, 0, stats->n_models * sizeof (double));
+  for (guint i = 0; i < n_names; i++)
+    {
+      const double *partial = g_hash_table_lookup (stats->partials, names[i]);
+      for (int m = 0; m < stats->n_models; m++)
+        stats->mass[m] += partial[m];
+    }
   weights_from_mass (stats->mass, stats->n_models, stats->normalization, stats->weights);
   return TRUE;
 }
@@ -142,6 +176,7 @@ sdm_stats_free (gpointer data)
   if (stats == NULL)
     return;
   g_mutex_clear (&stats->lock);
+  g_hash_table_unref (stats->partials);
   g_free (stats->mass);
   g_free (stats->weights);
   g_free (stats);
@@ -252,6 +287,7 @@ const CruMethod cru_method_sdm_w = {
   .validate = sdm_validate,
   .stats_new = sdm_stats_new,
   .stats_accumulate = sdm_stats_accumulate,
+  .stats_add_partial = sdm_stats_add_partial,
   .stats_finish = sdm_stats_finish,
   .stats_free = sdm_stats_free,
   .stats_get_weights = sdm_stats_get_weights,

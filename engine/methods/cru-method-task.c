@@ -8,6 +8,7 @@
  */
 #include "cru-method-private.h"
 
+#include "cru-fixed-sum.h"
 #include "cru-rng.h"
 #include "cru-select.h"
 
@@ -188,12 +189,11 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
 
   if (rescale == RESCALE_L1)
     {
-      for (guint64 i = 0; i < n; i++)
-        {
-          double a = fabs ((double) delta[i]);
-          before += a;
-          after += mask[i] ? a : 0.0;
-        }
+      /* in the fixed order every backend uses, so the factor is the same bits on the GPU */
+      double l1[2];
+      cru_fixed_sum_l1_masked (delta, mask, n, l1);
+      before = l1[0];
+      after = l1[1];
     }
   for (guint64 i = 0; i < n; i++)
     delta[i] = mask[i] ? delta[i] : 0.0f;

@@ -92,6 +92,11 @@ struct _CruMethod {
    * out unused) from any thread and must be thread-safe. */
   gpointer (*stats_new)        (const CruMethod *method, int n_models);
   void     (*stats_accumulate) (gpointer stats, const CruMethodCall *call);
+  /* Adds a tensor's per-model partial values (@partial, n_models doubles) computed by a
+   * device backend (CruBackendIface.stats_partial), exactly as stats_accumulate would have
+   * added its own. Optional: without it the statistics pass stays on the CPU. */
+  void     (*stats_add_partial) (gpointer stats, const CruMethodCall *call,
+                                 const double *partial);
   gboolean (*stats_finish)     (gpointer stats, GError **error);
   void     (*stats_free)       (gpointer stats);
   /* The computed per-model values for display ("W = 0.552, 0.448"); n_models doubles. */
