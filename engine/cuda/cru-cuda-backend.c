@@ -6,7 +6,8 @@
  * the other pinned buffer and slice j−1's result out of it. Whole-tensor calls upload every
  * input through the same double buffer, compute on the device, and download the same way.
  * Device memory comes from the stream-ordered pool (cudaMallocAsync), bounded by the budget
- * (free memory at start minus 10% of the total): calls wait for room rather than fail.
+ * (free memory at start minus 10% of the total and the contexts' buffers): calls wait for
+ * room rather than fail. The plan asks fit() which calls run here (cru-cuda-budget.c).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -291,7 +292,7 @@ dev_alloc (Allocs *allocs, cudaStream_t s, guint64 bytes, const CruMethodCall *c
 
 static gboolean
 run_whole (CruCudaCtx *ctx, const CruMethod *method, const CruMethodCall *call,
-           CruCudaKind kind, double *sdm_mass, GError **error)
+           CruCudaKind kind, double *stats_partial, GError **error)
 {
   CruCudaJob job = { .method = method, .call = call, .kind = kind };
   guint64 n = call->count, bytes = n * sizeof (float);
@@ -325,8 +326,8 @@ run_whole (CruCudaCtx *ctx, const CruMethod *method, const CruMethodCall *call,
     if (!_cru_cuda_check (cudaStreamSynchronize (ctx->stream[k]), "uploading", call, error))
       goto out;
 
-  if (sdm_mass)
-    ok = _cru_cuda_sdm_mass (&job, sdm_mass, error);
+  if (stats_partial)
+    ok = _cru_cuda_sdm_mass (&job, stats_partial, error);
   else
     ok = _cru_cuda_compute (&job, error)
          && download (ctx, call->out, job.out, bytes, call, error);
@@ -363,11 +364,12 @@ check_call (CruCudaBackend *self, const CruMethod *method, const CruMethodCall *
 
 static gboolean
 cuda_run_call (CruBackend *backend, const CruMethod *method, const CruMethodCall *call,
-               double *sdm_mass, GError **error)
+               double *stats_partial, GError **error)
 {
   CruCudaBackend *self = get (backend);
-  gboolean streams = sdm_mass == NULL && cru_cuda_method_streams (method, call->params);
-  guint64 bytes = streams ? 0 : cru_cuda_device_bytes (method, call->n_models, call->count);
+  gboolean streams = stats_partial == NULL && cru_cuda_method_streams (method, call->params);
+  guint64 bytes = streams ? 0 : cru_cuda_device_bytes (method, call->params, call->n_models,
+                                                       call->count);
   CruCudaKind kind;
   CruCudaCtx *ctx;
   gboolean ok;
@@ -381,8 +383,17 @@ cuda_run_call (CruBackend *backend, const CruMethod *method, const CruMethodCall
   if (ok && streams)
     ok = run_streamed (ctx, method, call, kind, error);
   else if (ok)
-    ok = run_whole (ctx, method, call, kind, sdm_mass, error);
+    ok = run_whole (ctx, method, call, kind, stats_partial, error);
   release (self, ctx, bytes);
+  if (ok)
+    {
+      guint64 inputs = (guint64) call->n_models + (call->base ? 1 : 0);
+      __atomic_fetch_add (&self->bytes_up, inputs * call->count * sizeof (float),
+                          __ATOMIC_RELAXED);
+      if (stats_partial == NULL)
+        __atomic_fetch_add (&self->bytes_down, call->count * sizeof (float), __ATOMIC_RELAXED);
+      __atomic_fetch_add (&self->n_calls, 1, __ATOMIC_RELAXED);
+    }
   return ok;
 }
 
@@ -393,20 +404,20 @@ cuda_run (CruBackend *backend, const CruMethod *method, const CruMethodCall *cal
   return cuda_run_call (backend, method, call, NULL, error);
 }
 
-gboolean
-cru_backend_cuda_sdm_kept_mass (CruBackend *backend, const CruMethod *method,
-                                const CruMethodCall *call, double *mass, GError **error)
+static gboolean
+cuda_stats_partial (CruBackend *backend, const CruMethod *method, const CruMethodCall *call,
+                    double *partial, GError **error)
 {
   g_return_val_if_fail (backend != NULL && method != NULL && call != NULL, FALSE);
   if (cru_cuda_method_kind (method) != CRU_CUDA_KIND_SDM)
     {
       g_set_error (error, CRU_CUDA_ERROR, CRU_ERROR_UNSUPPORTED,
-                   _("CUDA: %s has no statistics pass"), method->name);
+                   _("CUDA: %s has no statistics pass on the GPU"), method->name);
       return FALSE;
     }
   for (int m = 0; m < call->n_models; m++)
-    mass[m] = 0.0;
-  return call->count == 0 || cuda_run_call (backend, method, call, mass, error);
+    partial[m] = 0.0;
+  return call->count == 0 || cuda_run_call (backend, method, call, partial, error);
 }
 
 static void
@@ -414,6 +425,11 @@ cuda_free (CruBackend *backend)
 {
   CruCudaBackend *self = get (backend);
 
+  if (g_strcmp0 (g_getenv ("CRU_CUDA_STATS"), "1") == 0 && self->n_calls > 0)
+    /* one line a benchmark script can read: what crossed PCIe */
+    g_printerr ("CUDA traffic: %u calls, %" G_GUINT64_FORMAT " bytes host→device, %"
+                G_GUINT64_FORMAT " bytes device→host\n", self->n_calls, self->bytes_up,
+                self->bytes_down);
   cudaSetDevice (self->device);
   for (int i = 0; i < CRU_CUDA_N_CONTEXTS; i++)
     if (self->ctx[i].ready)
@@ -438,10 +454,17 @@ cuda_memory (CruBackend *backend, guint64 *free_bytes, guint64 *total_bytes)
     *total_bytes = t;
 }
 
-static gboolean
-cuda_supports (CruBackend *backend, const CruMethod *method, int n_models, guint64 numel)
+static guint64
+cuda_budget (CruBackend *backend)
 {
-  return cru_cuda_supports (method, n_models, numel, get (backend)->budget);
+  return get (backend)->budget;
+}
+
+static CruBackendFit
+cuda_fit (CruBackend *backend, const CruMethod *method, const double *params, int n_models,
+          guint64 numel)
+{
+  return cru_cuda_fit (method, params, n_models, numel, get (backend)->budget);
 }
 
 static gboolean
@@ -452,20 +475,37 @@ cuda_synchronize (CruBackend *backend, GError **error)
 }
 
 static guint64
-cuda_device_bytes_for (CruBackend *backend, const CruMethod *method, int n_models,
-                       guint64 numel)
+cuda_device_bytes_for (CruBackend *backend, const CruMethod *method, const double *params,
+                       int n_models, guint64 numel)
 {
-  return cru_cuda_device_bytes (method, n_models, numel);
+  return cru_cuda_device_bytes (method, params, n_models, numel);
+}
+
+static guint64
+cuda_peak_bytes (CruBackend *backend, const guint64 *call_bytes, guint n_calls,
+                 guint n_threads)
+{
+  return cru_cuda_peak_bytes (call_bytes, n_calls, n_threads, get (backend)->budget);
+}
+
+static const char *
+cuda_describe (CruBackend *backend)
+{
+  return get (backend)->description;
 }
 
 static const CruBackendIface cuda_iface = {
   .name = "cuda",
   .free = cuda_free,
   .memory = cuda_memory,
-  .supports = cuda_supports,
+  .budget = cuda_budget,
+  .fit = cuda_fit,
   .run = cuda_run,
+  .stats_partial = cuda_stats_partial,
   .synchronize = cuda_synchronize,
   .device_bytes_for = cuda_device_bytes_for,
+  .peak_bytes = cuda_peak_bytes,
+  .describe = cuda_describe,
 };
 
 CruBackend *
@@ -503,13 +543,14 @@ cru_backend_cuda_new (GError **error)
   self = g_new0 (CruCudaBackend, 1);
   self->device = device;
   g_strlcpy (self->device_name, prop.name, sizeof self->device_name);
+  self->total_bytes = total_bytes;
+  /* free memory now, less headroom and the contexts' device double buffers */
   self->budget = cru_cuda_budget_from_meminfo (free_bytes, total_bytes);
-  /* the contexts' device double buffers come out of the budget */
-  self->budget -= MIN (self->budget, (guint64) CRU_CUDA_N_CONTEXTS * CRU_CUDA_N_SLOTS
-                                     * CRU_CUDA_SLOT_BYTES);
+  g_snprintf (self->description, sizeof self->description, "%s, %.1f GB",
+              self->device_name, total_bytes / 1e9);
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  g_debug ("CUDA: %s, %.1f GiB budget", self->device_name, self->budget / 1073741824.0);
+  g_debug ("CUDA: %s, %.1f GB budget", self->device_name, self->budget / 1e9);
 
   backend = g_new0 (CruBackend, 1);
   backend->iface = &cuda_iface;

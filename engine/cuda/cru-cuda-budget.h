@@ -1,22 +1,28 @@
-/* cru-cuda-budget.h — the CUDA backend's memory and capability rules, in plain C so that
- * they are tested on machines without a GPU (tests/cuda/test-cuda-host.c)
+/* cru-cuda-budget.h — the CUDA backend's memory and capability rules, in plain C (no CUDA
+ * calls) so that tests/cuda checks them on machines without a GPU, with made-up free-memory
+ * figures
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
 
 #include <glib.h>
+#include "cru-backend.h"
 #include "cru-method.h"
 
 G_BEGIN_DECLS
 
 /* Most inputs (besides the base) one GPU call takes; more run on the CPU. */
 #define CRU_CUDA_BUDGET_MAX_MODELS 32
+/* Calls in flight at once; each owns two streams and a pinned double buffer. */
+#define CRU_CUDA_N_CONTEXTS        4
 /* Pinned staging per pipeline slot (host) and its device twin. */
 #define CRU_CUDA_SLOT_BYTES        ((guint64) 32 << 20)
 #define CRU_CUDA_N_SLOTS           2
 /* Room for CUB scratch, histograms and reduction partials of one call. */
 #define CRU_CUDA_CALL_SLACK_BYTES  ((guint64) 64 << 20)
+/* What the CUDA context itself takes on the device (code, stacks, the pool's bookkeeping). */
+#define CRU_CUDA_CONTEXT_BYTES     ((guint64) 512 << 20)
 /* Whole-tensor methods index with 32-bit prefix sums. */
 #define CRU_CUDA_MAX_WHOLE_NUMEL   ((guint64) G_MAXUINT32)
 
@@ -39,20 +45,29 @@ typedef enum {
 } CruCudaKind;
 
 /* Which GPU implementation runs @method (by its name); NONE when there is none. */
-CruCudaKind cru_cuda_method_kind       (const CruMethod *method);
-/* TRUE when the method's result on a chunk equals the chunk of its whole-tensor result for
+CruCudaKind   cru_cuda_method_kind         (const CruMethod *method);
+/* TRUE when the method's result on a slice equals the slice of its whole-tensor result for
  * these parameters (@params may be NULL = defaults): the ELEMENTWISE flag, or DARE with
- * rescale "none"/"inverse". Such calls stream through the pinned pipeline in slices. */
-gboolean    cru_cuda_method_streams    (const CruMethod *method, const double *params);
-/* Usable device bytes: what is free minus a headroom of 10% of the total. */
-guint64     cru_cuda_budget_from_meminfo (guint64 free_bytes, guint64 total_bytes);
-/* Elements per pipeline slice when @n_arrays float arrays (inputs + output) share a slot. */
-guint64     cru_cuda_slice_elements    (int n_arrays, guint64 slot_bytes);
-/* Device bytes one call holds: streamed methods a fixed pipeline (independent of @numel
- * beyond one slice), whole-tensor methods every input, the output and their scratch. */
-guint64     cru_cuda_device_bytes      (const CruMethod *method, int n_models, guint64 numel);
-/* Whether the GPU runs the call within @budget device bytes. */
-gboolean    cru_cuda_supports          (const CruMethod *method, int n_models, guint64 numel,
-                                        guint64 budget);
+ * rescale "none"/"inverse". Such calls stream through the pinned pipeline in slices and
+ * hold no device memory of their own. */
+gboolean      cru_cuda_method_streams      (const CruMethod *method, const double *params);
+/* Usable device bytes: what is free minus a headroom of 10% of the total, minus the
+ * pipeline buffers of every context. */
+guint64       cru_cuda_budget_from_meminfo (guint64 free_bytes, guint64 total_bytes);
+/* Elements per pipeline slice when @n_arrays float arrays (inputs + output) and one mask
+ * byte per element share a slot of @slot_bytes. */
+guint64       cru_cuda_slice_elements      (int n_arrays, guint64 slot_bytes);
+/* Device bytes one call holds beyond the contexts' fixed buffers: streamed methods only
+ * their slack, whole-tensor methods every input, the output and their scratch. */
+guint64       cru_cuda_device_bytes        (const CruMethod *method, const double *params,
+                                            int n_models, guint64 numel);
+/* Whether the GPU runs the call within @budget device bytes, and if not, why. */
+CruBackendFit cru_cuda_fit                 (const CruMethod *method, const double *params,
+                                            int n_models, guint64 numel, guint64 budget);
+/* Peak device bytes of a run: @call_bytes[i] is the largest call of task i on the device;
+ * min(@n_threads, contexts) of them are in flight at once, never more than @budget, plus
+ * the contexts' pipeline buffers and the CUDA context. 0 when no task runs on the GPU. */
+guint64       cru_cuda_peak_bytes          (const guint64 *call_bytes, guint n_calls,
+                                            guint n_threads, guint64 budget);
 
 G_END_DECLS

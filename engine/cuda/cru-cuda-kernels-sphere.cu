@@ -292,7 +292,7 @@ cudaError_t
 cru_cuda_sce_var (cudaStream_t s, CruCudaPtrs tau, int nm, float *var, uint64_t n,
                   unsigned long long *nonzero)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   unsigned long long *d_count;
   cudaError_t err;
 
@@ -402,7 +402,7 @@ cudaError_t
 cru_cuda_arcee_importance (cudaStream_t s, const float *b, const float *x, uint64_t n_rows,
                            uint64_t row_len, float *importance)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   float *kl_rows;
   uint64_t n = n_rows * row_len;
   cudaError_t err;

@@ -8,6 +8,9 @@
  */
 #include "cru-cuda-kernels.h"
 #include "cru-cuda-kernels-private.cuh"
+#include "cru-fixed-sum.h"
+
+#include <stdlib.h>
 
 /* ---- element-wise ---- */
 
@@ -66,6 +69,22 @@ cru_cuda_dare_mask (cudaStream_t s, uint8_t *mask, uint64_t n, uint64_t offset, 
   if (n == 0)
     return cudaSuccess;
   k_dare_mask<<<cru_cuda_grid (n), CRU_CUDA_BLOCK, 0, s>>> (mask, n, offset, rng, p);
+  return cudaGetLastError ();
+}
+
+__global__ static void
+k_uniform (CruCudaRng rng, uint64_t first, float *out, uint64_t n)
+{
+  CRU_CUDA_FOR_EACH (i, n)
+    out[i] = cru_cuda_rng_uniform1 (rng, first + i);
+}
+
+cudaError_t
+cru_cuda_uniform (cudaStream_t s, CruCudaRng rng, uint64_t first, float *out, uint64_t n)
+{
+  if (n == 0)
+    return cudaSuccess;
+  k_uniform<<<cru_cuda_grid (n), CRU_CUDA_BLOCK, 0, s>>> (rng, first, out, n);
   return cudaGetLastError ();
 }
 
@@ -242,7 +261,7 @@ cudaError_t
 cru_cuda_ram_counts (cudaStream_t s, const float *b, CruCudaPtrs x, int nm, float eps,
                      uint64_t n, unsigned long long *counts)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   unsigned long long *d_counts;
   cudaError_t err;
 
@@ -481,8 +500,7 @@ reduce_term (const CruCudaReduce r, uint64_t i, double *t0, double *t1)
     case CRU_CUDA_RED_KEPT_MASS:
       {
         double a = fabs ((double) (r.c ? r.a[i] - r.c[i] : r.a[i]));
-        if (a != 0.0 && a >= r.p)
-          *t0 += a;
+        *t0 += a != 0.0 && a >= r.p ? a : 0.0;
         break;
       }
     }
@@ -525,13 +543,81 @@ k_reduce_final (const double *partial, int n_partial, double *result)
     }
 }
 
+/* The fixed order of cru-fixed-sum.h: one warp per block of 1024 elements, lane l adding
+ * the elements l, l + 32, … in turn, then the shuffle tree; the host adds the block sums in
+ * order. Only for the non-negative terms of L1_MASKED and KEPT_MASS, whose float-rounded
+ * results must match the CPU bit for bit. */
+__global__ static void
+k_fixed_sum (CruCudaReduce r, uint64_t n, uint64_t n_blocks, double *sums0, double *sums1)
+{
+  uint64_t warp = ((uint64_t) blockIdx.x * blockDim.x + threadIdx.x) / CRU_FIXED_SUM_LANES;
+  uint64_t n_warps = ((uint64_t) gridDim.x * blockDim.x) / CRU_FIXED_SUM_LANES;
+  int lane = threadIdx.x % CRU_FIXED_SUM_LANES;
+
+  for (uint64_t b = warp; b < n_blocks; b += n_warps)
+    {
+      double acc0 = 0.0, acc1 = 0.0;
+      for (int j = 0; j < CRU_FIXED_SUM_BLOCK / CRU_FIXED_SUM_LANES; j++)
+        {
+          uint64_t i = b * CRU_FIXED_SUM_BLOCK + (uint64_t) j * CRU_FIXED_SUM_LANES + lane;
+          if (i < n)
+            reduce_term (r, i, &acc0, &acc1);
+        }
+      for (int off = CRU_FIXED_SUM_LANES / 2; off > 0; off >>= 1)
+        {
+          acc0 = acc0 + __shfl_down_sync (0xffffffffu, acc0, off);
+          acc1 = acc1 + __shfl_down_sync (0xffffffffu, acc1, off);
+        }
+      if (lane == 0)
+        {
+          sums0[b] = acc0;
+          sums1[b] = acc1;
+        }
+    }
+}
+
+static cudaError_t
+fixed_sum (cudaStream_t s, const CruCudaReduce *r, uint64_t n, double result[2])
+{
+  CruCudaTemp tmp = {};
+  uint64_t n_blocks = cru_fixed_sum_n_blocks (n), warps_per_block = CRU_CUDA_BLOCK / 32;
+  uint64_t grid = (n_blocks + warps_per_block - 1) / warps_per_block;
+  double *d_sums, *h_sums;
+  cudaError_t err;
+
+  result[0] = result[1] = 0.0;
+  if (n == 0)
+    return cudaSuccess;
+  if ((err = cru_cuda_temp_alloc (&tmp, s, 2 * n_blocks * sizeof (double), (void **) &d_sums)))
+    return err;
+  h_sums = (double *) malloc (2 * n_blocks * sizeof (double));
+  if (h_sums == NULL)
+    {
+      tmp.err = cudaErrorMemoryAllocation;
+      return cru_cuda_temp_finish (&tmp, s);
+    }
+  k_fixed_sum<<<(unsigned int) (grid < 65535 ? grid : 65535), CRU_CUDA_BLOCK, 0, s>>> (
+      *r, n, n_blocks, d_sums, d_sums + n_blocks);
+  cudaMemcpyAsync (h_sums, d_sums, 2 * n_blocks * sizeof (double), cudaMemcpyDeviceToHost, s);
+  err = cru_cuda_temp_finish (&tmp, s);
+  if (err == cudaSuccess)
+    {
+      result[0] = cru_fixed_sum_blocks (h_sums, n_blocks);
+      result[1] = cru_fixed_sum_blocks (h_sums + n_blocks, n_blocks);
+    }
+  free (h_sums);
+  return err;
+}
+
 cudaError_t
 cru_cuda_reduce (cudaStream_t s, const CruCudaReduce *r, uint64_t n, double result[2])
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   double *partial;
   cudaError_t err;
 
+  if (r->op == CRU_CUDA_RED_L1_MASKED || r->op == CRU_CUDA_RED_KEPT_MASS)
+    return fixed_sum (s, r, n, result);
   if ((err = cru_cuda_temp_alloc (&tmp, s, (2 * RED_BLOCKS + 2) * sizeof (double),
                                   (void **) &partial)))
     return err;

@@ -35,6 +35,9 @@ cudaError_t cru_cuda_linear        (cudaStream_t s, CruCudaPtrs x, CruCudaFloats
 cudaError_t cru_cuda_sub_inplace   (cudaStream_t s, float *x, const float *b, uint64_t n);
 cudaError_t cru_cuda_dare_mask     (cudaStream_t s, uint8_t *mask, uint64_t n, uint64_t offset,
                                     CruCudaRng rng, float p);
+/* out[i] = the uniform float of element first + i (cru_rng_uniform) */
+cudaError_t cru_cuda_uniform       (cudaStream_t s, CruCudaRng rng, uint64_t first, float *out,
+                                    uint64_t n);
 /* d = mask ? (mask[i] ? d : 0) : d; then mode 1: d·factor, mode 2: d/factor; then d·w */
 cudaError_t cru_cuda_task_scale    (cudaStream_t s, float *d, const uint8_t *mask, uint64_t n,
                                     int mode, float factor, float w);
@@ -117,16 +120,18 @@ cudaError_t cru_cuda_f32_to_f16    (cudaStream_t s, const float *src, uint16_t *
 cudaError_t cru_cuda_bf16_to_f32   (cudaStream_t s, const uint16_t *src, float *dst, uint64_t n);
 cudaError_t cru_cuda_f16_to_f32    (cudaStream_t s, const uint16_t *src, float *dst, uint64_t n);
 
-/* ---- reductions in double, deterministic for a given n (two stages, fixed order) ---- */
+/* ---- reductions in double, deterministic for a given n (two stages, fixed order); the
+ * ones marked "fixed order" add exactly as the CPU does ---- */
 typedef enum {
   CRU_CUDA_RED_SUM_SQ,        /* Σ a²                                 */
   CRU_CUDA_RED_DOT,           /* Σ a·b                                */
   CRU_CUDA_RED_SUM_SQ_DIFF,   /* Σ d², d = (double)(a − c) (c may be NULL) */
   CRU_CUDA_RED_DOT_DIFF,      /* Σ (double)(a − c)·(double)(b − c)    */
-  CRU_CUDA_RED_L1_MASKED,     /* r0 = Σ|a|, r1 = Σ mask·|a|           */
+  CRU_CUDA_RED_L1_MASKED,     /* r0 = Σ|a|, r1 = Σ mask·|a| (fixed order, cru-fixed-sum.h) */
   CRU_CUDA_RED_DOT_SCALED,    /* Σ (double)((a − c)/f)·b  (c may be NULL) */
   CRU_CUDA_RED_DOT_SCALED_B,  /* Σ (double)b·(double)(a/f)            */
-  CRU_CUDA_RED_KEPT_MASS,     /* Σ |d| where |d| ≠ 0 and |d| ≥ p, d = a − c (c may be NULL) */
+  CRU_CUDA_RED_KEPT_MASS,     /* Σ |d| where |d| ≠ 0 and |d| ≥ p, d = a − c (c may be NULL;
+                               * fixed order, cru-fixed-sum.h) */
 } CruCudaReduceOp;
 
 typedef struct {

@@ -19,9 +19,6 @@ G_BEGIN_DECLS
  * (G_DEFINE_QUARK (cru-error-quark, …) in cru-error.c gives the same quark). */
 #define CRU_CUDA_ERROR (g_quark_from_static_string ("cru-error-quark"))
 
-/* Calls in flight at once; each owns two streams and a pinned double buffer. */
-#define CRU_CUDA_N_CONTEXTS 4
-
 typedef struct {
   cudaStream_t stream[CRU_CUDA_N_SLOTS];
   cudaEvent_t  done[CRU_CUDA_N_SLOTS];
@@ -35,11 +32,17 @@ typedef struct {
 typedef struct {
   int        device;
   char       device_name[256];
+  char       description[320];
+  guint64    total_bytes;
   guint64    budget;          /* device bytes calls may hold together */
   guint64    reserved;
   GMutex     lock;
   GCond      cond;
   CruCudaCtx ctx[CRU_CUDA_N_CONTEXTS];
+  /* traffic, for CRU_CUDA_STATS=1 (bench/cuda-check): bytes each way and calls */
+  guint64    bytes_up;        /* atomic */
+  guint64    bytes_down;      /* atomic */
+  guint      n_calls;         /* atomic */
 } CruCudaBackend;
 
 /* One computation on device arrays: a whole tensor, or one slice of a streamed call. */
@@ -63,7 +66,8 @@ gboolean _cru_cuda_kind_needs_scratch (CruCudaKind kind);
 
 /* Runs the method of @job on its device arrays (cru-cuda-methods.c). */
 gboolean _cru_cuda_compute      (CruCudaJob *job, GError **error);
-/* SDM-W statistics: per-model kept L1 mass of the job's tensor (x become deltas). */
+/* SDM-W statistics: per-model kept L1 mass of the job's tensor (x become deltas), in the
+ * fixed order of cru-fixed-sum.h, so the same bits as the CPU's. */
 gboolean _cru_cuda_sdm_mass     (CruCudaJob *job, double *mass, GError **error);
 
 /* FALSE with a message naming the tensor when @err is not cudaSuccess. */

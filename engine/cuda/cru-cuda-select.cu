@@ -51,7 +51,7 @@ cru_cuda_kth_key (cudaStream_t s, const float *v, uint64_t n, uint64_t k, int si
   unsigned long long hist[HIST_BINS];
   uint32_t prefix = 0, prefix_mask = 0;
   unsigned long long *d_hist;
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   cudaError_t err;
 
   if ((err = cru_cuda_temp_alloc (&tmp, s, sizeof hist, (void **) &d_hist)))
@@ -128,7 +128,7 @@ static cudaError_t
 count_keys (cudaStream_t s, const float *v, uint64_t n, int signed_order, int skip_zeros,
             uint32_t t, uint64_t counts[4], uint32_t *next)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   unsigned long long *d_counts, h_counts[4];
   unsigned int *d_next, h_next;
   cudaError_t err;
@@ -211,7 +211,7 @@ cudaError_t
 cru_cuda_topk_mask (cudaStream_t s, const float *v, uint64_t n, uint64_t k, int signed_order,
                     uint8_t *mask)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   uint64_t counts[4];
   uint32_t t, *pos;
   cudaError_t err;
@@ -263,7 +263,7 @@ cudaError_t
 cru_cuda_rank_range_mask (cudaStream_t s, const float *v, uint64_t n, uint64_t lo, uint64_t hi,
                           int signed_order, uint8_t *mask)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   int has_lo = lo > 0, has_hi = hi < n;
   uint32_t key_lo = 0, key_hi = UINT32_MAX, *pos_lo = NULL, *pos_hi = NULL;
   uint64_t skip_lo = 0, keep_hi = UINT64_MAX, counts[4];
@@ -371,7 +371,7 @@ cru_cuda_della_mask (cudaStream_t s, const float *delta, uint64_t n, uint64_t ro
                      uint64_t offset, CruCudaRng rng, double density, double epsilon,
                      uint8_t *mask)
 {
-  CruCudaTemp tmp = { 0 };
+  CruCudaTemp tmp = {};
   uint64_t n_rows = row_len ? n / row_len : 0, nr = n_rows * row_len;
   unsigned long long *keys, *keys_out;
   uint32_t *cols, *cols_out;

@@ -25,10 +25,17 @@ cpu_memory (CruBackend *backend, guint64 *free_bytes, guint64 *total_bytes)
     *total_bytes = 0;
 }
 
-static gboolean
-cpu_supports (CruBackend *backend, const CruMethod *method, int n_models, guint64 numel)
+static guint64
+cpu_budget (CruBackend *backend)
 {
-  return method->apply != NULL;
+  return 0;
+}
+
+static CruBackendFit
+cpu_fit (CruBackend *backend, const CruMethod *method, const double *params, int n_models,
+         guint64 numel)
+{
+  return method->apply != NULL ? CRU_BACKEND_FITS : CRU_BACKEND_NO_KERNEL;
 }
 
 static gboolean
@@ -45,19 +52,36 @@ cpu_synchronize (CruBackend *backend, GError **error)
 }
 
 static guint64
-cpu_device_bytes_for (CruBackend *backend, const CruMethod *method, int n_models, guint64 numel)
+cpu_device_bytes_for (CruBackend *backend, const CruMethod *method, const double *params,
+                      int n_models, guint64 numel)
 {
   return 0;
+}
+
+static guint64
+cpu_peak_bytes (CruBackend *backend, const guint64 *call_bytes, guint n_calls,
+                guint n_threads)
+{
+  return 0;
+}
+
+static const char *
+cpu_describe (CruBackend *backend)
+{
+  return "CPU";
 }
 
 static const CruBackendIface cpu_iface = {
   .name = "cpu",
   .free = cpu_free,
   .memory = cpu_memory,
-  .supports = cpu_supports,
+  .budget = cpu_budget,
+  .fit = cpu_fit,
   .run = cpu_run,
   .synchronize = cpu_synchronize,
   .device_bytes_for = cpu_device_bytes_for,
+  .peak_bytes = cpu_peak_bytes,
+  .describe = cpu_describe,
 };
 
 CruBackend *
@@ -103,7 +127,7 @@ open_cuda_module (GError **error)
       g_once_init_leave (&once, 1);
     }
   if (module == NULL)
-    g_set_error_literal (error, CRU_ERROR, CRU_ERROR_UNSUPPORTED,
+    g_set_error_literal (error, CRU_ERROR, CRU_ERROR_NOT_FOUND,
                          _("CUDA: this build has no CUDA backend — running on CPU"));
   return module;
 }
@@ -125,4 +149,25 @@ cru_backend_cuda_load (GError **error)
       return NULL;
     }
   return new_func (error);
+}
+
+const char *
+cru_backend_fit_to_string (CruBackendFit fit)
+{
+  switch (fit)
+    {
+    case CRU_BACKEND_FITS:
+      return _("runs there");
+    case CRU_BACKEND_NO_KERNEL:
+      return _("no GPU implementation of this method");
+    case CRU_BACKEND_TOO_MANY_INPUTS:
+      return _("more inputs than one GPU call takes");
+    case CRU_BACKEND_TOO_LARGE:
+      return _("too many elements for one GPU call");
+    case CRU_BACKEND_OVER_BUDGET:
+      return _("larger than the GPU memory budget");
+    case CRU_BACKEND_CPU_FASTER:
+      return _("a plain copy, faster on the CPU");
+    }
+  return "";
 }

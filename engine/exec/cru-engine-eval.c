@@ -104,11 +104,14 @@ eval_crop (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out, 
   return ok;
 }
 
+/* The plan's placement (cru-plan-device.c), confirmed by the backend opened for this run:
+ * when free device memory shrank since the plan was made, the call runs on the CPU. */
 static CruBackend *
 backend_for (CruRun *run, const CruExpr *e, guint64 count)
 {
-  if (run->device
-      && run->device->iface->supports (run->device, e->method, e->n_models, count))
+  if (run->device && e->on_device
+      && run->device->iface->fit (run->device, e->method, e->params, e->n_models, count)
+         == CRU_BACKEND_FITS)
     return run->device;
   return run->cpu;
 }
@@ -246,7 +249,22 @@ _cru_eval_stats (CruWorker *w, CruExpr *e, GError **error)
       arena_fail (e, error);
       goto out;
     }
-  e->method->stats_accumulate (e->stats->stats, &call);
+  if (run->device && e->stats_on_device && run->device->iface->stats_partial
+      && e->method->stats_add_partial
+      && run->device->iface->fit (run->device, e->method, e->params, e->n_models, e->numel)
+         == CRU_BACKEND_FITS)
+    {
+      double *partial = g_newa (double, MAX (e->n_models, 1));
+      if (!run->device->iface->stats_partial (run->device, e->method, &call, partial, error))
+        {
+          if (error && *error && !g_str_has_prefix ((*error)->message, e->origin))
+            g_prefix_error (error, "%s: %s: ", e->origin, e->name);
+          goto out;
+        }
+      e->method->stats_add_partial (e->stats->stats, &call, partial);
+    }
+  else
+    e->method->stats_accumulate (e->stats->stats, &call);
   ok = TRUE;
 out:
   arena->top = mark;

@@ -25,6 +25,9 @@
 #define READ_BYTES_PER_SECOND  2.5e8
 #define WRITE_BYTES_PER_SECOND 2.5e8
 #define ELEMENTS_PER_SECOND    2.5e8
+/* Method calls on the GPU cost their f32 transfers over PCIe (a conservative figure for a
+ * PCIe 4 x16 link with the staging copies; the kernels themselves are far faster). */
+#define PCIE_BYTES_PER_SECOND  1.2e10
 
 guint64
 _cru_plan_current_rss (void)
@@ -71,14 +74,15 @@ compare_desc (gconstpointer a, gconstpointer b)
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Element-wise-equivalent operations of an expression (see the constants above). */
+/* Element-wise-equivalent operations of an expression on the CPU (see the constants
+ * above); calls placed on the GPU add their transfers to *pcie_bytes instead. */
 static double
-method_cost (const CruExpr *e)
+method_cost (const CruExpr *e, double *pcie_bytes)
 {
   double n, factor = 1.0;
 
   if (e->kind == CRU_EXPR_CROP)
-    return method_cost (e->child);
+    return method_cost (e->child, pcie_bytes);
   if (e->kind != CRU_EXPR_METHOD)
     return 0;
   if (g_str_equal (e->method->family, "task-vector") || g_str_equal (e->method->family, "sdm"))
@@ -86,10 +90,15 @@ method_cost (const CruExpr *e)
   else if (!e->chunkable)
     factor = 4.0;
   n = factor * (double) e->numel * (e->n_models + (e->base ? 1 : 0));
+  if (e->on_device)
+    {
+      *pcie_bytes += 4.0 * (double) e->numel * (e->n_models + (e->base ? 1 : 0) + 1);
+      n = 0;
+    }
   if (e->base)
-    n += method_cost (e->base);
+    n += method_cost (e->base, pcie_bytes);
   for (int i = 0; i < e->n_models; i++)
-    n += method_cost (e->models[i]);
+    n += method_cost (e->models[i], pcie_bytes);
   return n;
 }
 
@@ -100,7 +109,7 @@ _cru_plan_estimate (CruPlan *plan)
   guint n_threads = plan->options.n_threads ? plan->options.n_threads : g_get_num_processors ();
   g_autofree guint64 *arenas = NULL;
   guint64 arena_sum = 0;
-  double compute = 0;
+  double compute = 0, pcie_bytes = 0;
 
   if (n_threads > MAX (plan->n_tasks, 1u))
     n_threads = MAX (plan->n_tasks, 1u);
@@ -121,7 +130,7 @@ _cru_plan_estimate (CruPlan *plan)
   for (guint i = 0; i < plan->n_tasks; i++)
     {
       est->bytes_read += plan->tasks[i].expr->read_bytes;
-      compute += method_cost (plan->tasks[i].expr);
+      compute += method_cost (plan->tasks[i].expr, &pcie_bytes);
     }
   for (guint s = 0; s < plan->stats_nodes->len; s++)
     {
@@ -138,7 +147,10 @@ _cru_plan_estimate (CruPlan *plan)
            * never more than the task that contains the same expression. */
           need = e->scratch_bytes;
           plan->arena_bytes = MAX (plan->arena_bytes, need);
-          compute += 25.0 * e->numel * (e->n_models + 1);
+          if (e->stats_on_device)
+            pcie_bytes += 4.0 * e->numel * (e->n_models + 1);
+          else
+            compute += 25.0 * e->numel * (e->n_models + 1);
         }
     }
 
@@ -152,10 +164,18 @@ _cru_plan_estimate (CruPlan *plan)
   est->peak_ram_bytes = plan->baseline_rss + arena_sum
                         + (guint64) n_threads * (WRITER_BUFFER_BYTES + THREAD_OVERHEAD_BYTES);
   est->peak_vram_bytes = 0;
+  if (est->device == CRU_DEVICE_CUDA && plan->device_call_bytes)
+    {
+      CruBackend *device = _cru_plan_cuda_probe (NULL, NULL);
+      if (device)
+        est->peak_vram_bytes = device->iface->peak_bytes (device, plan->device_call_bytes,
+                                                          plan->n_device_call_bytes, n_threads);
+    }
   est->disk_free_bytes = plan->out_dir ? _cru_plan_disk_free (plan->out_dir) : 0;
   est->seconds = est->bytes_read / READ_BYTES_PER_SECOND
                  + est->bytes_written / WRITE_BYTES_PER_SECOND
-                 + compute / (ELEMENTS_PER_SECOND * n_threads);
+                 + compute / (ELEMENTS_PER_SECOND * n_threads)
+                 + pcie_bytes / PCIE_BYTES_PER_SECOND;
 }
 
 /* Output bytes if written in @dtype (data plus the same headers). */
@@ -191,7 +211,8 @@ device_name (CruDevice d)
  *   "estimate": { "peak_ram_bytes", "peak_vram_bytes", "bytes_read", "bytes_written",
  *                 "output_bytes", "disk_free_bytes": uint, "seconds": number,
  *                 "threads", "tensors", "shards": uint, "device": "cpu"|"cuda",
- *                 "stats_pass": bool,
+ *                 "device_note": string|null (the GPU's name, or why the CPU runs it),
+ *                 "vram_budget_bytes": uint (0 on the CPU), "stats_pass": bool,
  *                 "output_bytes_by_dtype": { "float32", "bfloat16", "float16": uint } },
  *   "output": { "path": string|null, "dtype": "bfloat16"|"float16"|"float32",
  *               "shard_size": uint, "layers": int, "vocab_size": int (-1 unknown),
@@ -199,7 +220,10 @@ device_name (CruDevice d)
  *               "copy_tokenizer": bool, "mergekit_yaml": bool },
  *   "inputs": [ { "node": uint, "name": string, "path": string, "architecture": string,
  *                 "layers": int, "dtype": string } ],
- *   "tensors": uint } */
+ *   "tensors": uint,
+ *   "placement": [ { "node": uint, "title": string, "gpu_tensors", "cpu_tensors": uint,
+ *                    "cpu_reason": string|null, "cpu_example": string|null } ]
+ *                (one entry per method node; empty on the CPU) } */
 JsonNode *
 cru_plan_to_json (CruPlan *plan)
 {
@@ -254,6 +278,12 @@ cru_plan_to_json (CruPlan *plan)
   INT_MEMBER ("shards", est->n_shards);
   json_builder_set_member_name (b, "device");
   json_builder_add_string_value (b, device_name (est->device));
+  json_builder_set_member_name (b, "device_note");
+  if (plan->device_note)
+    json_builder_add_string_value (b, plan->device_note);
+  else
+    json_builder_add_null_value (b);
+  INT_MEMBER ("vram_budget_bytes", plan->vram_budget);
   json_builder_set_member_name (b, "stats_pass");
   json_builder_add_boolean_value (b, est->has_stats_pass);
   json_builder_set_member_name (b, "output_bytes_by_dtype");
@@ -308,6 +338,7 @@ cru_plan_to_json (CruPlan *plan)
     }
   json_builder_end_array (b);
   INT_MEMBER ("tensors", plan->n_tasks);
+  _cru_plan_placement_to_json (plan, b);
 #undef INT_MEMBER
   json_builder_end_object (b);
   return json_builder_get_root (b);
@@ -357,6 +388,9 @@ cru_plan_to_text (CruPlan *plan)
       g_string_append_printf (s, _("Disk:    reads %s, writes %s; %s free\n"), rd, wr, fr);
       g_string_append_printf (s, _("Device:  %s%s\n"), device_name (est->device),
                               est->has_stats_pass ? _(" (with a statistics pass)") : "");
+      if (plan->device_note)
+        g_string_append_printf (s, "         %s\n", plan->device_note);
+      _cru_plan_placement_to_text (plan, s);
       g_string_append_printf (s, _("Time:    about %.0f s\n"), MAX (1.0, est->seconds));
     }
   g_string_append_printf (s, cru_plan_is_runnable (plan)

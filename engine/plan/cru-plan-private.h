@@ -10,6 +10,7 @@
 #include "cru-model.h"
 #include "cru-method.h"
 #include "cru-error.h"
+#include "cru-backend.h"
 
 G_BEGIN_DECLS
 
@@ -63,6 +64,10 @@ struct _CruExpr {
   guint64       scratch_bytes;  /* arena bytes needed below its own output buffer, for
                                  * the evaluation unit (a chunk or the whole tensor) */
   guint64       unit;           /* elements per evaluation unit */
+
+  /* Device placement (cru-plan-device.c): where the method call runs. */
+  gboolean      on_device;        /* the output pass runs on the GPU */
+  gboolean      stats_on_device;  /* the statistics pass runs on the GPU */
 };
 
 struct _CruStatsNode {
@@ -73,6 +78,16 @@ struct _CruStatsNode {
   gpointer         stats;     /* set by the executor */
   double          *weights;   /* copy of stats_get_weights after the pass */
 };
+
+/* Where one method node's tensors run (cru-plan-device.c). */
+typedef struct {
+  guint          node;
+  char          *title;          /* "ties (node 4)" */
+  guint          n_device;       /* tensors on the GPU */
+  guint          n_cpu;          /* tensors on the CPU */
+  CruBackendFit  cpu_reason;     /* why the first CPU tensor is not on the GPU */
+  char          *cpu_example;    /* its name */
+} CruPlacement;
 
 /* One output tensor. */
 typedef struct {
@@ -109,6 +124,11 @@ struct _CruPlan {
   guint         *order;           /* task indices, largest first */
   GPtrArray     *stats_nodes;     /* CruStatsNode* */
   struct _CruLayout *layout;
+  char          *device_note;     /* "NVIDIA H200, 143.8 GB", or why the CPU runs it */
+  guint64        vram_budget;     /* device bytes calls may hold, 0 on the CPU */
+  GArray        *placements;      /* CruPlacement, one per method node; NULL on the CPU */
+  guint64       *device_call_bytes; /* [n_tasks + stats exprs]: largest device call each */
+  guint          n_device_call_bytes;
   guint64        arena_bytes;     /* max per-thread arena */
   guint64        baseline_rss;
 
@@ -170,6 +190,17 @@ void       _cru_compiler_problem (CruCompiler *c, CruSeverity severity, guint no
 /* cru-plan.c */
 void      _cru_plan_add_problem (CruPlan *plan, CruSeverity severity, guint node, guint link,
                                  const char *port, const char *format, ...) G_GNUC_PRINTF (6, 7);
+
+/* cru-plan-device.c: the device choice (Output node's "device", the options), then which
+ * method calls run on the GPU and the VRAM they need. */
+void      _cru_plan_choose_device (CruCompiler *c, CruGraph *graph, guint out_node);
+void      _cru_plan_place         (CruPlan *plan, CruGraph *graph);
+void      _cru_plan_placement_free (CruPlan *plan);
+void      _cru_plan_placement_to_json (CruPlan *plan, JsonBuilder *b);
+void      _cru_plan_placement_to_text (CruPlan *plan, GString *s);
+/* The process's CUDA backend used for planning (never freed), or NULL with the reason and
+ * whether the module is missing altogether. */
+CruBackend *_cru_plan_cuda_probe  (const char **reason, gboolean *module_missing);
 
 /* cru-plan-estimate.c */
 void      _cru_plan_estimate    (CruPlan *plan);

@@ -101,6 +101,8 @@ cru_plan_unref (CruPlan *plan)
     }
   g_ptr_array_unref (plan->stats_nodes);
   g_clear_pointer (&plan->layout, cru_layout_free);
+  _cru_plan_placement_free (plan);
+  g_free (plan->device_note);
   g_ptr_array_unref (plan->problems);
   g_ptr_array_unref (plan->models);
   g_ptr_array_unref (plan->model_nodes);
@@ -383,64 +385,6 @@ output_number (CruGraph *graph, guint node, const char *name, double *out)
 {
   const CruValue *v = cru_graph_get_param (graph, node, name);
   return v && cru_value_resolve (v, "", 0, out);
-}
-
-static CruDevice
-device_from_string (const char *s)
-{
-  if (s && g_ascii_strcasecmp (s, "cpu") == 0)
-    return CRU_DEVICE_CPU;
-  if (s && g_ascii_strcasecmp (s, "cuda") == 0)
-    return CRU_DEVICE_CUDA;
-  return CRU_DEVICE_AUTO;
-}
-
-static gboolean
-cuda_available (char **message)
-{
-  static gsize once;
-  static gboolean available;
-  static char *reason;
-
-  if (g_once_init_enter (&once))
-    {
-      g_autoptr(GError) error = NULL;
-      CruBackend *backend = cru_backend_cuda_load (&error);
-
-      available = backend != NULL;
-      if (backend)
-        cru_backend_free (backend);
-      else
-        reason = g_strdup (error ? error->message : _("CUDA: not available — running on CPU"));
-      g_once_init_leave (&once, 1);
-    }
-  if (message)
-    *message = g_strdup (reason);
-  return available;
-}
-
-static void
-choose_device (CruCompiler *c, CruGraph *graph, guint out_node)
-{
-  CruPlan *plan = c->plan;
-  CruDevice want = plan->options.device;
-  g_autofree char *reason = NULL;
-
-  if (want == CRU_DEVICE_AUTO)
-    want = device_from_string (output_string (graph, out_node, "device"));
-  if (want == CRU_DEVICE_CPU)
-    {
-      plan->estimate.device = CRU_DEVICE_CPU;
-      return;
-    }
-  if (cuda_available (&reason))
-    plan->estimate.device = CRU_DEVICE_CUDA;
-  else
-    {
-      plan->estimate.device = CRU_DEVICE_CPU;
-      _cru_compiler_problem (c, want == CRU_DEVICE_CUDA ? CRU_SEVERITY_ERROR : CRU_SEVERITY_INFO,
-                             out_node, 0, NULL, reason);
-    }
 }
 
 /* Returns FALSE when the output's filesystem cannot be written at all. */
@@ -763,7 +707,7 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
   s = output_string (graph, out_node, "chat_template");
   plan->chat_template = g_strdup (s);
 
-  choose_device (&c, graph, out_node);
+  _cru_plan_choose_device (&c, graph, out_node);
 
   if (out)
     {
@@ -784,6 +728,7 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
       if (plan->mergekit_yaml == NULL)
         plan->mergekit_error = g_strdup (error ? error->message : "");
     }
+  _cru_plan_place (plan, graph);
   _cru_plan_estimate (plan);
   if (plan->out_dir)
     {

@@ -45,7 +45,7 @@ typedef struct {
 
 typedef struct {
   guint64  peak_ram_bytes;    /* for n_threads; within 20% of measured peak RSS */
-  guint64  peak_vram_bytes;   /* 0 on CPU */
+  guint64  peak_vram_bytes;   /* 0 on CPU; on CUDA the GPU memory the run holds at most */
   guint64  bytes_read;
   guint64  bytes_written;
   guint64  output_bytes;      /* the model files in the output dtype */
@@ -87,6 +87,10 @@ const char        *cru_plan_get_tensor_name (CruPlan *plan, guint index);
 /* After a run: a stats-pass node's per-model weights (SDM-W W_i), n_inputs doubles; NULL
  * before the run or for other nodes. */
 const double      *cru_plan_get_node_weights (CruPlan *plan, guint node, guint *n_weights);
+
+/* The device that runs the merge in words ("NVIDIA H200, 143.8 GB"), or why it is the CPU
+ * ("CPU (chosen)", "CUDA: no device found — running on CPU"). */
+const char        *cru_plan_get_device_note (CruPlan *plan);
 
 /* Stable machine-readable form (crucible-cli plan --json): {"runnable", "problems": [...],
  * "estimate": {...}, "output": {...}, "tensors": n, ...}. */
