@@ -368,6 +368,7 @@ build_output (CruInspector *self, const CruNode *node)
   AdwPreferencesGroup *group = add_group (self, _("Output"), NULL);
   static const char *const dtypes[] = { "bfloat16", "float16", "float32", NULL };
   static const char *const tokenizers[] = { "base", "union", NULL };
+  static const char *const devices[] = { "auto", "cpu", "cuda", NULL };
   const CruValue *shard = g_hash_table_lookup (node->params, "shard_size");
   g_autoptr(CruValue) shard_gb = cru_value_new_scalar (
       shard && shard->kind == CRU_VALUE_SCALAR ? shard->scalar / 1e9 : 5.0);
@@ -388,6 +389,12 @@ build_output (CruInspector *self, const CruNode *node)
       _cru_param_ref_new (self, node->id, 0, "tokenizer_source", NULL, NULL, 0, 0, 0),
       _("Tokenizer"), _("Copy the base model’s tokenizer, or build the union of all"),
       tokenizers, string_param (node, "tokenizer_source", "base"), FALSE);
+  _cru_inspector_add_choice_row (self, group,
+      _cru_param_ref_new (self, node->id, 0, "device", NULL, NULL, 0, 0, 0),
+      _("Device"), _("auto uses an NVIDIA GPU (CUDA) when one is found, else the CPU"),
+      devices, string_param (node, "device", "auto"), FALSE);
+  if (self->plan != NULL && cru_plan_get_device_note (self->plan) != NULL)
+    add_info_row (group, _("Runs On"), cru_plan_get_device_note (self->plan));
 }
 
 static void
