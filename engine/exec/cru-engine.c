@@ -247,6 +247,20 @@ stats_phase (CruRun *run, CruWorker *workers, GError **error)
   return ok;
 }
 
+/* Inputs truncated, modified or replaced during the run make the result meaningless. */
+static gboolean
+check_inputs_unchanged (CruPlan *plan, GError **error)
+{
+  for (guint i = 0; i < plan->models->len; i++)
+    {
+      CruModel *m = g_ptr_array_index (plan->models, i);
+      for (guint s = 0; s < cru_model_get_n_shards (m); s++)
+        if (!cru_safetensors_check_unchanged (cru_model_get_shard (m, s), error))
+          return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 on_user_cancel (GCancellable *user, gpointer data)
 {
@@ -347,6 +361,8 @@ cru_engine_run (CruPlan *plan, CruProgressFunc progress, gpointer user_data,
     goto out;
   if (g_cancellable_set_error_if_cancelled (run.cancel, error))
     goto out;
+  if (!check_inputs_unchanged (plan, error))
+    goto out;
   if (!cru_output_dir_commit (od, error))
     goto out;
   ok = TRUE;
@@ -363,7 +379,11 @@ out:
       run.error = NULL;
     }
   g_clear_pointer (&run.writer, cru_writer_free);
-  if (!ok && od)
+  if (!ok)
+    cru_output_dir_explain_no_space (plan->out_dir, plan->estimate.output_bytes, error);
+  if (!ok && od && cancellable && g_cancellable_is_cancelled (cancellable))
+    cru_output_dir_discard (od);   /* cancelled: stop now, free the disk in the background */
+  else if (!ok && od)
     cru_output_dir_abort (od);
   if (handler)
     g_cancellable_disconnect (cancellable, handler);

@@ -5,9 +5,11 @@
 #include "cru-model.h"
 #include "cru-safetensors-private.h"
 
+#include <errno.h>
 #include <glib/gi18n-lib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct _CruModel
 {
@@ -161,12 +163,26 @@ model_new (void)
   return m;
 }
 
+/* Whether the folder has an entry @path (a broken or looping link counts: opening it then
+ * says what is wrong); otherwise @errsv tells why not (ENOENT: there is none). */
+static gboolean
+entry_exists (const char *path, int *errsv)
+{
+  struct stat sb;
+
+  if (lstat (path, &sb) == 0)
+    return TRUE;
+  *errsv = errno;
+  return FALSE;
+}
+
 static CruSafetensors *
 open_shard (CruModel *m, const char *filename, GError **error)
 {
   g_autofree char *path = g_build_filename (m->dir, filename, NULL);
+  int errsv = 0;
 
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+  if (!entry_exists (path, &errsv))
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND,
                    _("%s: the weights file “%s” is missing"), m->name, filename);
@@ -452,11 +468,17 @@ open_folder (CruModel *m, GError **error)
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GHashTable) expected = NULL;
   gsize len;
+  int errsv = 0;
 
-  if (!g_file_test (config_path, G_FILE_TEST_EXISTS))
+  if (!entry_exists (config_path, &errsv))
     {
-      g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND,
-                   _("%s: config.json is missing (a Hugging Face model folder has one)"), m->name);
+      if (errsv == ENOENT)
+        g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND,
+                     _("%s: config.json is missing (a Hugging Face model folder has one)"),
+                     m->name);
+      else
+        g_set_error (error, CRU_ERROR, CRU_ERROR_IO, _("%s: cannot look inside the folder: %s"),
+                     m->name, g_strerror (errsv));
       return FALSE;
     }
   if (!g_file_get_contents (config_path, &contents, &len, &local_error))
@@ -468,13 +490,13 @@ open_folder (CruModel *m, GError **error)
   if (m->config == NULL)
     return FALSE;
 
-  if (g_file_test (index_path, G_FILE_TEST_EXISTS))
+  if (entry_exists (index_path, &errsv))
     {
       expected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       if (!load_index (m, index_path, expected, error))
         return FALSE;
     }
-  else if (g_file_test (single_path, G_FILE_TEST_EXISTS))
+  else if (entry_exists (single_path, &errsv))
     {
       CruSafetensors *st = cru_safetensors_open (single_path, error);
       if (st == NULL)
@@ -495,11 +517,27 @@ CruModel *
 cru_model_open (const char *path, GError **error)
 {
   g_autoptr(CruModel) m = model_new ();
+  struct stat sb;
 
   g_return_val_if_fail (path != NULL, NULL);
   m->path = g_canonicalize_filename (path, NULL);
-  m->name = g_path_get_basename (m->path);
+  /* For messages: valid UTF-8 whatever the file system's bytes. */
+  m->name = g_filename_display_basename (m->path);
 
+  if (stat (m->path, &sb) != 0 && errno != ENOENT && errno != ENOTDIR)
+    {
+      int errsv = errno;
+      g_autofree char *shown = g_filename_display_name (path);
+
+      if (errsv == ELOOP)
+        g_set_error (error, CRU_ERROR, CRU_ERROR_IO,
+                     _("%s: the path is a loop of symbolic links; point it at the model "
+                       "folder itself"), shown);
+      else
+        g_set_error (error, CRU_ERROR, CRU_ERROR_IO, _("%s: cannot open: %s"), shown,
+                     g_strerror (errsv));
+      return NULL;
+    }
   if (g_file_test (m->path, G_FILE_TEST_IS_DIR))
     {
       m->dir = g_strdup (m->path);
@@ -517,7 +555,8 @@ cru_model_open (const char *path, GError **error)
     }
   else
     {
-      g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND, _("%s: no such file or folder"), path);
+      g_autofree char *shown = g_filename_display_name (path);
+      g_set_error (error, CRU_ERROR, CRU_ERROR_NOT_FOUND, _("%s: no such file or folder"), shown);
       return NULL;
     }
   compute_summary (m);

@@ -7,6 +7,8 @@
 #include "cru-safetensors.h"
 #include "cru-error.h"
 
+#include <sys/types.h>
+
 G_BEGIN_DECLS
 
 /* "parent/file" — how files are named in error messages. */
@@ -18,5 +20,10 @@ void  _cru_set_errno_error (GError **error, int errsv, const char *what_failed,
 char *_cru_format_shape (int ndim, const int64_t *shape);
 
 const char *_cru_safetensors_get_display_name (CruSafetensors *st);
+
+/* Test hook: the pwrite() the writer calls (NULL restores the real one). Not thread-safe to
+ * change during a run. */
+typedef ssize_t (*CruPwriteFunc) (int fd, const void *buf, size_t n, off_t offset);
+void _cru_writer_set_pwrite_func (CruPwriteFunc func);
 
 G_END_DECLS

@@ -26,14 +26,15 @@ struct _CruSafetensors
   GPtrArray     *tensors;     /* CruTensorInfo*, sorted by name */
   GHashTable    *by_name;     /* name → CruTensorInfo* */
   GHashTable    *metadata;
+  struct stat    opened;      /* the file when it was opened */
 };
 
 char *
 _cru_display_name (const char *path)
 {
-  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *base = g_filename_display_basename (path);
   g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *parent = g_path_get_basename (dir);
+  g_autofree char *parent = g_filename_display_basename (dir);
 
   if (strcmp (dir, ".") == 0 || strcmp (parent, "/") == 0 || strcmp (parent, ".") == 0)
     return g_steal_pointer (&base);
@@ -572,6 +573,7 @@ cru_safetensors_open (const char *path, GError **error)
       return NULL;
     }
   st->file_size = (guint64) sb.st_size;
+  st->opened = sb;
   if (st->file_size < 8)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
@@ -717,4 +719,33 @@ cru_safetensors_prefetch (CruSafetensors *st, const CruTensorInfo *t)
     posix_fadvise (st->fd, (off_t) (st->data_offset + t->begin), (off_t) (t->end - t->begin),
                    POSIX_FADV_WILLNEED);
 #endif
+}
+
+gboolean
+cru_safetensors_check_unchanged (CruSafetensors *st, GError **error)
+{
+  struct stat now;
+
+  if (st->fd < 0)
+    return TRUE;
+  if (fstat (st->fd, &now) != 0 || now.st_size != st->opened.st_size
+      || now.st_mtim.tv_sec != st->opened.st_mtim.tv_sec
+      || now.st_mtim.tv_nsec != st->opened.st_mtim.tv_nsec)
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_IO,
+                   _("%s was changed on disk while it was being read, so the result would mix "
+                     "old and new weights; nothing was written. Run again once the file is "
+                     "complete."), st->display_name);
+      return FALSE;
+    }
+  if (st->path != NULL
+      && (stat (st->path, &now) != 0 || now.st_ino != st->opened.st_ino
+          || now.st_dev != st->opened.st_dev))
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_IO,
+                   _("%s was replaced or removed while it was being read; nothing was written. "
+                     "Run again once the model folder is complete."), st->display_name);
+      return FALSE;
+    }
+  return TRUE;
 }

@@ -366,6 +366,16 @@ cru_writer_uses_direct_io (CruWriter *w)
   return g_atomic_int_get (&w->direct);
 }
 
+/* The write system call; tests replace it to inject faults (a disk that fills up in the middle
+ * of a tensor) and exercise the real error path above it. */
+static CruPwriteFunc writer_pwrite = pwrite;
+
+void
+_cru_writer_set_pwrite_func (CruPwriteFunc func)
+{
+  writer_pwrite = func ? func : pwrite;
+}
+
 static gboolean
 pwrite_all (int fd, const void *buf, gsize n, guint64 offset, int *errsv)
 {
@@ -373,7 +383,7 @@ pwrite_all (int fd, const void *buf, gsize n, guint64 offset, int *errsv)
 
   while (done < n)
     {
-      ssize_t r = pwrite (fd, (const char *) buf + done, n - done, (off_t) (offset + done));
+      ssize_t r = writer_pwrite (fd, (const char *) buf + done, n - done, (off_t) (offset + done));
       if (r < 0 && errno == EINTR)
         continue;
       if (r <= 0)

@@ -58,6 +58,9 @@ gboolean cru_safetensors_read_f32 (CruSafetensors *st, const CruTensorInfo *t,
                                    GError **error);
 /* Hint the kernel that the tensor will be read soon (posix_fadvise WILLNEED). */
 void     cru_safetensors_prefetch (CruSafetensors *st, const CruTensorInfo *t);
+/* Fails when the file was modified, truncated, replaced or removed since it was opened (a
+ * run checks its inputs before it publishes a result computed from them). */
+gboolean cru_safetensors_check_unchanged (CruSafetensors *st, GError **error);
 
 /* ---- writing ---------------------------------------------------------------------- */
 
@@ -128,8 +131,22 @@ gboolean      cru_output_dir_commit  (CruOutputDir *od, GError **error);
  * one does. */
 void          cru_output_dir_abort   (CruOutputDir *od);
 void          cru_output_dir_free    (CruOutputDir *od);
-/* Removes leftover temporary folders of killed runs beside @target; returns how many. */
+/* Like abort, but returns at once: the temporary folder is renamed out of the way and deleted
+ * by a background thread (freeing the blocks of a large partial model can take seconds).
+ * Cancelling uses it so that a run stops within 200 ms. */
+void          cru_output_dir_discard (CruOutputDir *od);
+/* Waits until every discarded folder is deleted (before the process exits). */
+void          cru_output_dir_wait_discarded (void);
+/* Leftovers of killed runs beside @target (paths): temporary folders no live run holds, and
+ * old models an interrupted overwrite moved aside. */
+GPtrArray    *cru_output_dir_find_stale  (const char *target);
+/* Removes those leftovers — except that an old model moved aside when the target is missing
+ * is put back as the target — and returns how many it handled. cru_output_dir_begin calls it. */
 guint         cru_output_dir_clean_stale (const char *target);
+/* When @error says the disk is full, replaces it with a message naming the folder that
+ * receives @target, the @bytes_needed and the space free there; returns whether it did. */
+gboolean      cru_output_dir_explain_no_space (const char *target, guint64 bytes_needed,
+                                               GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CruSafetensors, cru_safetensors_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CruLayout, cru_layout_free)

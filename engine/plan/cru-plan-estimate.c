@@ -298,7 +298,10 @@ cru_plan_to_json (CruPlan *plan)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "path");
   if (plan->out_dir)
-    json_builder_add_string_value (b, plan->out_dir);
+    {
+      g_autofree char *shown = g_filename_display_name (plan->out_dir);  /* JSON is UTF-8 */
+      json_builder_add_string_value (b, shown);
+    }
   else
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "dtype");

@@ -198,7 +198,7 @@ write_card (CruPlan *plan, const char *dir, GError **error)
   g_autofree char *path = g_build_filename (dir, "README.md", NULL);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *date = g_date_time_format (now, "%Y-%m-%d %H:%M UTC");
-  g_autofree char *name = g_path_get_basename (plan->out_dir);
+  g_autofree char *name = g_filename_display_basename (plan->out_dir);
   GString *s = g_string_new (NULL);
 
   g_string_append (s, "---\nlibrary_name: transformers\ntags:\n- merge\n- crucible\n");

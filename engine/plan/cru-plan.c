@@ -7,6 +7,7 @@
 #include "cru-backend.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -387,12 +388,58 @@ output_number (CruGraph *graph, guint node, const char *name, double *out)
   return v && cru_value_resolve (v, "", 0, out);
 }
 
+/* @path made absolute with symbolic links resolved in the part that exists, so that a link
+ * to an input model is recognised as that model. */
+static char *
+resolve_path (const char *path)
+{
+  g_autofree char *head = g_canonicalize_filename (path, NULL);
+  g_autoptr(GString) tail = g_string_new (NULL);
+  char *real;
+
+  while ((real = realpath (head, NULL)) == NULL)
+    {
+      g_autofree char *up = g_path_get_dirname (head);
+      g_autofree char *base = g_path_get_basename (head);
+
+      if (g_str_equal (up, head))
+        return g_canonicalize_filename (path, NULL);
+      g_string_prepend (tail, base);
+      g_string_prepend_c (tail, '/');
+      g_free (head);
+      head = g_steal_pointer (&up);
+    }
+  if (tail->len > 0)
+    {
+      char *joined = g_strconcat (g_str_equal (real, "/") ? "" : real, tail->str, NULL);
+      free (real);
+      return joined;
+    }
+  {
+    char *copy = g_strdup (real);
+    free (real);
+    return copy;
+  }
+}
+
+static gboolean
+path_is_inside_or_equal (const char *inner, const char *outer)
+{
+  gsize n = strlen (outer);
+
+  return strncmp (inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
 /* Returns FALSE when the output's filesystem cannot be written at all. */
 static gboolean
 check_output_dir (CruCompiler *c, guint out_node)
 {
+  g_autofree char *out_real = resolve_path (c->plan->out_dir);
+  g_autoptr(GPtrArray) leftovers = cru_output_dir_find_stale (c->plan->out_dir);
+  g_autofree char *shown = g_filename_display_name (c->plan->out_dir);
   CruPlan *plan = c->plan;
   g_autofree char *parent = NULL;
+  g_autofree char *parent_shown = NULL;
   gboolean writable = TRUE;
 
   if (g_file_test (plan->out_dir, G_FILE_TEST_EXISTS))
@@ -400,11 +447,11 @@ check_output_dir (CruCompiler *c, guint out_node)
       if (!g_file_test (plan->out_dir, G_FILE_TEST_IS_DIR))
         _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
                                _("The output “%s” is a file, not a folder; choose a folder"),
-                               plan->out_dir);
+                               shown);
       else if (!plan->options.overwrite)
         _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
                                _("The output folder “%s” already exists; choose another folder "
-                                 "or allow replacing it (--overwrite)"), plan->out_dir);
+                                 "or allow replacing it (--overwrite)"), shown);
     }
   parent = g_path_get_dirname (plan->out_dir);
   while (!g_file_test (parent, G_FILE_TEST_EXISTS))
@@ -416,33 +463,45 @@ check_output_dir (CruCompiler *c, guint out_node)
   /* access() says yes to root on read-only or virtual filesystems: try for real. */
   {
     g_autofree char *probe = g_build_filename (parent, ".crucible-probe-XXXXXX", NULL);
+    parent_shown = g_filename_display_name (parent);
     if (g_mkdtemp (probe) == NULL && (writable = FALSE) == FALSE)
       _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
                              _("Cannot write into “%s” (%s); choose an output folder you can "
-                               "write to"), parent, g_strerror (errno));
+                               "write to"), parent_shown, g_strerror (errno));
     else
       g_rmdir (probe);
   }
 
+  for (guint i = 0; i < leftovers->len; i++)
+    {
+      g_autofree char *left = g_filename_display_name (leftovers->pdata[i]);
+
+      if (strstr (left, ".crucible-old-") && !g_file_test (plan->out_dir, G_FILE_TEST_EXISTS))
+        _cru_plan_add_problem (plan, CRU_SEVERITY_INFO, out_node, 0, NULL,
+                               _("An interrupted run moved the previous model to “%s”; it is "
+                                 "put back in place when this run starts"), left);
+      else
+        _cru_plan_add_problem (plan, CRU_SEVERITY_INFO, out_node, 0, NULL,
+                               _("An interrupted run left “%s” behind; it is cleaned up when "
+                                 "this run starts"), left);
+    }
+
   for (guint i = 0; i < plan->models->len; i++)
     {
       CruModel *m = g_ptr_array_index (plan->models, i);
-      const char *mp = cru_model_get_path (m);
-      gsize ml = strlen (mp), ol = strlen (plan->out_dir);
+      g_autofree char *mp = resolve_path (cru_model_get_path (m));
       guint node = GPOINTER_TO_UINT (g_ptr_array_index (plan->model_nodes, i));
 
-      if (g_str_equal (mp, plan->out_dir)
-          || (ol > ml && strncmp (plan->out_dir, mp, ml) == 0 && plan->out_dir[ml] == '/'))
+      if (path_is_inside_or_equal (out_real, mp))
         _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
                                _("The output folder “%s” is the input model %s or inside it; "
                                  "choose a folder outside the input models"),
-                               plan->out_dir, cru_model_get_name (m));
-      else if (plan->options.overwrite && ml > ol && strncmp (mp, plan->out_dir, ol) == 0
-               && mp[ol] == '/')
+                               shown, cru_model_get_name (m));
+      else if (plan->options.overwrite && path_is_inside_or_equal (mp, out_real))
         _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, node, 0, NULL,
                                _("The input model %s is inside the output folder “%s”, which "
                                  "would be replaced; choose another output folder"),
-                               cru_model_get_name (m), plan->out_dir);
+                               cru_model_get_name (m), shown);
     }
   return writable;
 }
@@ -737,10 +796,12 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
         {
           g_autofree char *need = g_format_size (plan->estimate.output_bytes);
           g_autofree char *have = g_format_size (plan->estimate.disk_free_bytes);
+          g_autofree char *parent = g_path_get_dirname (plan->out_dir);
+          g_autofree char *parent_shown = g_filename_display_name (parent);
           _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
-                                 _("Not enough disk space for the output: it needs %s but only "
-                                   "%s is free there; free some space or choose another folder"),
-                                 need, have);
+                                 _("Not enough disk space in %s for the output: it needs %s but "
+                                   "only %s is free there; free some space or choose another "
+                                   "folder"), parent_shown, need, have);
         }
     }
 

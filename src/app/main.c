@@ -6,12 +6,14 @@
 #include <locale.h>
 #include "cru-config.h"
 #include "cru-application.h"
+#include "cru-safetensors.h"
 
 int
 main (int argc, char **argv)
 {
   g_autoptr(CruApplication) app = NULL;
   const char *localedir = g_getenv ("CRU_LOCALEDIR");
+  int status;
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, localedir != NULL ? localedir : LOCALEDIR);
@@ -19,5 +21,8 @@ main (int argc, char **argv)
   textdomain (GETTEXT_PACKAGE);
 
   app = cru_application_new ();
-  return g_application_run (G_APPLICATION (app), argc, argv);
+  status = g_application_run (G_APPLICATION (app), argc, argv);
+  /* A cancelled merge's partial output may still be being deleted in the background. */
+  cru_output_dir_wait_discarded ();
+  return status;
 }

@@ -81,7 +81,10 @@ print_inspect_json (CruModel *model, gboolean tensors, const DTypeStats *stats)
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "path");
-  json_builder_add_string_value (b, cru_model_get_path (model));
+  {
+    g_autofree char *shown = g_filename_display_name (cru_model_get_path (model));
+    json_builder_add_string_value (b, shown);   /* JSON is UTF-8 whatever the path's bytes */
+  }
   json_builder_set_member_name (b, "name");
   json_builder_add_string_value (b, cru_model_get_name (model));
   json_builder_set_member_name (b, "family");
@@ -123,7 +126,7 @@ print_inspect_json (CruModel *model, gboolean tensors, const DTypeStats *stats)
   for (guint s = 0; s < cru_model_get_n_shards (model); s++)
     {
       CruSafetensors *st = cru_model_get_shard (model, s);
-      g_autofree char *base = g_path_get_basename (cru_safetensors_get_path (st));
+      g_autofree char *base = g_filename_display_basename (cru_safetensors_get_path (st));
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "file");
       json_builder_add_string_value (b, base);
@@ -452,6 +455,12 @@ cru_cli_convert (int argc, char **argv)
           g_printerr (_("crucible-cli: cancelled; nothing was written to %s\n"), argv[2]);
           return CRU_EXIT_CANCELLED;
         }
+      {
+        guint64 need = 0;
+        for (guint i = 0; i < cru_layout_get_n_shards (layout); i++)
+          need += cru_layout_get_shard_size (layout, i);
+        cru_output_dir_explain_no_space (argv[2], need, &error);
+      }
       return cru_cli_fail (error);
     }
 

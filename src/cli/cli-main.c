@@ -4,6 +4,7 @@
  */
 #include "cru-config.h"
 #include "cli-common.h"
+#include "cru-safetensors.h"
 
 #include <locale.h>
 #include <stdio.h>
@@ -56,7 +57,12 @@ main (int argc, char **argv)
     }
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[1], commands[i].name) == 0)
-      return commands[i].func (argc - 1, argv + 1);
+      {
+        int status = commands[i].func (argc - 1, argv + 1);
+        /* A cancelled run's partial output is deleted in the background: finish that. */
+        cru_output_dir_wait_discarded ();
+        return status;
+      }
 
   g_printerr ("crucible-cli: unknown command “%s”\n\n", argv[1]);
   print_usage (stderr);
