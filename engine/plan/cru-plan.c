@@ -441,6 +441,7 @@ check_output_dir (CruCompiler *c, guint out_node)
   g_autofree char *parent = NULL;
   g_autofree char *parent_shown = NULL;
   gboolean writable = TRUE;
+  gboolean overlaps = FALSE;
 
   if (g_file_test (plan->out_dir, G_FILE_TEST_EXISTS))
     {
@@ -460,17 +461,6 @@ check_output_dir (CruCompiler *c, guint out_node)
       g_free (parent);
       parent = up;
     }
-  /* access() says yes to root on read-only or virtual filesystems: try for real. */
-  {
-    g_autofree char *probe = g_build_filename (parent, ".crucible-probe-XXXXXX", NULL);
-    parent_shown = g_filename_display_name (parent);
-    if (g_mkdtemp (probe) == NULL && (writable = FALSE) == FALSE)
-      _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
-                             _("Cannot write into “%s” (%s); choose an output folder you can "
-                               "write to"), parent_shown, g_strerror (errno));
-    else
-      g_rmdir (probe);
-  }
 
   for (guint i = 0; i < leftovers->len; i++)
     {
@@ -502,6 +492,23 @@ check_output_dir (CruCompiler *c, guint out_node)
                                _("The input model %s is inside the output folder “%s”, which "
                                  "would be replaced; choose another output folder"),
                                cru_model_get_name (m), shown);
+      else
+        continue;
+      overlaps = TRUE;
+    }
+  /* access() says yes to root on read-only or virtual filesystems: try for real (but never
+   * inside an input model). */
+  if (!overlaps)
+    {
+      g_autofree char *probe = g_build_filename (parent, ".crucible-probe-XXXXXX", NULL);
+
+      parent_shown = g_filename_display_name (parent);
+      if (g_mkdtemp (probe) == NULL && (writable = FALSE) == FALSE)
+        _cru_plan_add_problem (plan, CRU_SEVERITY_ERROR, out_node, 0, NULL,
+                               _("Cannot write into “%s” (%s); choose an output folder you can "
+                                 "write to"), parent_shown, g_strerror (errno));
+      else
+        g_rmdir (probe);
     }
   return writable;
 }
