@@ -320,6 +320,22 @@ build_method (CruInspector *self, const CruNode *node)
     }
 }
 
+/* "Evaluate…": perplexity of the model at @path on a text (win.evaluate). */
+static void
+add_evaluate_row (AdwPreferencesGroup *group, const char *path, const char *subtitle)
+{
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *button = gtk_button_new_with_mnemonic (_("_Evaluate…"));
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Perplexity"));
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "win.evaluate");
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (button), "s", path);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), button);
+  adw_preferences_group_add (group, row);
+}
+
 static void
 build_model (CruInspector *self, const CruNode *node)
 {
@@ -352,6 +368,7 @@ build_model (CruInspector *self, const CruNode *node)
       add_info_row (group, _("Layers"), layers);
       add_info_row (group, _("Data type"), dtype ? dtype : cru_dtype_to_string (info->dtype));
       add_info_row (group, _("Size"), size);
+      add_evaluate_row (group, node->path, _("How well the model predicts a text of your choice"));
     }
 }
 
@@ -395,6 +412,12 @@ build_output (CruInspector *self, const CruNode *node)
       devices, string_param (node, "device", "auto"), FALSE);
   if (self->plan != NULL && cru_plan_get_device_note (self->plan) != NULL)
     add_info_row (group, _("Runs On"), cru_plan_get_device_note (self->plan));
+  if (node->path != NULL)
+    {
+      g_autofree char *config = g_build_filename (node->path, "config.json", NULL);
+      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
+        add_evaluate_row (group, node->path, _("Score the merged model in this folder on a text"));
+    }
 }
 
 static void

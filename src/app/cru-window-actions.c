@@ -350,6 +350,20 @@ add_model_popup (GtkMenuButton *button, gpointer user_data)
   gtk_menu_button_set_menu_model (button, menu);
 }
 
+/* ---- evaluating a model ---- */
+
+CruEvaluateDialog *
+cru_window_evaluate (CruWindow *self, const char *model_path)
+{
+  g_autofree char *title = g_filename_display_basename (model_path);
+  CruEvaluateDialog *dialog;
+
+  g_return_val_if_fail (CRU_IS_WINDOW (self), NULL);
+  dialog = cru_evaluate_dialog_new (GTK_WINDOW (self), model_path, title);
+  gtk_window_present (GTK_WINDOW (dialog));
+  return dialog;
+}
+
 /* ---- action dispatch ---- */
 
 static void
@@ -396,6 +410,8 @@ action_activated (GtkWidget *widget, const char *name, GVariant *param)
             "*.safetensors", _("Safetensors files"), NULL, add_model_path);
   else if (g_str_equal (name, "win.add-model-path"))
     add_model_path (self, g_variant_get_string (param, NULL));
+  else if (g_str_equal (name, "win.evaluate"))
+    cru_window_evaluate (self, g_variant_get_string (param, NULL));
   else if (g_str_equal (name, "win.open-folder"))
     {
       g_autoptr(GFile) file = g_file_new_for_path (g_variant_get_string (param, NULL));
@@ -453,7 +469,8 @@ _cru_window_install_actions (GtkWidgetClass *klass)
     "win.add-model-folder", "win.add-model-file", "win.zoom-in", "win.zoom-out",
     "win.zoom-fit", "win.none",
   };
-  static const char *with_path[] = { "win.open-file", "win.add-model-path", "win.open-folder" };
+  static const char *with_path[] = { "win.open-file", "win.add-model-path", "win.open-folder",
+                                     "win.evaluate" };
 
   for (guint i = 0; i < G_N_ELEMENTS (plain); i++)
     gtk_widget_class_install_action (klass, plain[i], NULL, action_activated);

@@ -8,6 +8,7 @@
 #include <adwaita.h>
 #include "cru-graph.h"
 #include "cru-graph-view.h"
+#include "cru-evaluate-dialog.h"
 #include "cru-inspector.h"
 #include "cru-plan.h"
 
@@ -37,6 +38,8 @@ gboolean      cru_window_run              (CruWindow *self, gboolean confirmed);
 void          cru_window_cancel_run       (CruWindow *self);
 gboolean      cru_window_is_running       (CruWindow *self);
 void          cru_window_toast            (CruWindow *self, const char *message);
+/* Opens the Evaluate dialog (perplexity on a text) for a model folder or file. */
+CruEvaluateDialog *cru_window_evaluate    (CruWindow *self, const char *model_path);
 /* Text of the status strip (for tests and the screenshot check). */
 const char   *cru_window_get_status_text  (CruWindow *self);
 
