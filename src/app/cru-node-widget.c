@@ -244,7 +244,8 @@ dup_summary (CruNodeWidget *self, const CruNode *node)
             const CruValue *v = g_hash_table_lookup (node->params, spec->name);
             g_autoptr(CruValue) def = NULL;
 
-            if (spec->per_model)
+            /* int8_mask only saves memory in mergekit: not worth a line on the node. */
+            if (spec->per_model || g_str_equal (spec->name, "int8_mask"))
               continue;
             if (v == NULL)
               {
@@ -253,7 +254,15 @@ dup_summary (CruNodeWidget *self, const CruNode *node)
                 else
                   v = def = cru_value_new_scalar (spec->default_value);
               }
-            append_param (s, spec->name, v);
+            if (spec->type == CRU_PARAM_BOOL && v->kind == CRU_VALUE_SCALAR)
+              {
+                g_autoptr(CruValue) shown = cru_value_new_string (v->scalar != 0
+                                                                  /* Translators: a switch */
+                                                                  ? _("on") : _("off"));
+                append_param (s, spec->name, shown);
+              }
+            else
+              append_param (s, spec->name, v);
           }
       }
       break;
