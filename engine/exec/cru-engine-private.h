@@ -66,4 +66,8 @@ void      _cru_run_add_bytes (CruRun *run, guint64 bytes);
 void      _cru_run_report    (CruRun *run, CruWorker *w, gboolean force);
 gboolean  _cru_run_check_cancel (CruRun *run, GError **error);
 
+/* cru-engine-moe.c: runs a plan whose result is a mixture of experts (plan->moe). */
+gboolean  _cru_engine_run_moe (CruPlan *plan, CruProgressFunc progress, gpointer user_data,
+                               GCancellable *cancellable, GError **error);
+
 G_END_DECLS

@@ -294,6 +294,8 @@ cru_engine_run (CruPlan *plan, CruProgressFunc progress, gpointer user_data,
     }
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
+  if (plan->moe)
+    return _cru_engine_run_moe (plan, progress, user_data, cancellable, error);
   if (openblas_set_num_threads)
     openblas_set_num_threads (1);
 

@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 
 typedef enum {
   CRU_RUN_PHASE_PREPARE,   /* opening inputs, creating the output folder */
-  CRU_RUN_PHASE_STATS,     /* statistics pass (SDM-W) */
+  CRU_RUN_PHASE_STATS,     /* statistics pass (SDM-W); a mixture of experts' router rows */
   CRU_RUN_PHASE_MERGE,     /* computing and writing tensors */
   CRU_RUN_PHASE_FINISH,    /* config, tokenizer, model card, rename into place */
   CRU_RUN_PHASE_DONE,
@@ -38,7 +38,8 @@ typedef void (*CruProgressFunc) (const CruProgress *progress, gpointer user_data
  * stops within 200 ms) the temporary output is removed and the target folder is untouched.
  * On success the output folder holds the model files, config.json, tokenizer files,
  * README.md (model card), crucible-recipe.crucible and, where expressible,
- * mergekit_config.yml. */
+ * mergekit_config.yml (mergekit_moe_config.yml for a mixture of experts). What the run found
+ * that the user should know is in cru_plan_get_run_warnings() afterwards. */
 gboolean cru_engine_run (CruPlan *plan, CruProgressFunc progress, gpointer user_data,
                          GCancellable *cancellable, GError **error);
 

@@ -11,7 +11,8 @@ static const char *const inputs_method[] = { CRU_PORT_BASE, CRU_PORT_MODEL, NULL
 static const char *const inputs_slice[] = { CRU_PORT_MODEL, NULL };
 static const char *const inputs_stack[] = { CRU_PORT_SLICE, NULL };
 static const char *const inputs_output[] = { CRU_PORT_MODEL, NULL };
-static const char *const inputs_moe[] = { CRU_PORT_BASE, CRU_PORT_EXPERT, NULL };
+static const char *const inputs_moe[] = { CRU_PORT_BASE, CRU_PORT_EXPERT, CRU_PORT_SHARED_EXPERT,
+                                          NULL };
 
 static const char *const kind_names[CRU_NODE_N] = {
   "model", "method", "slice", "stack", "output", "moe",

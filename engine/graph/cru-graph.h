@@ -20,7 +20,8 @@ typedef enum {
   CRU_NODE_SLICE,    /* a layer range [start, end) of input "model"; params start, end */
   CRU_NODE_STACK,    /* concatenates the layers of its "slice" inputs (variadic) in slot order */
   CRU_NODE_OUTPUT,   /* input "model"; params: dtype, shard_size, tokenizer_source, … */
-  CRU_NODE_MOE,      /* mixture of experts: input "base", variadic "expert" */
+  CRU_NODE_MOE,      /* mixture of experts: input "base", variadic "expert", and
+                      * "shared_expert" (Qwen2-MoE's always-on expert) */
   CRU_NODE_N
 } CruNodeKind;
 
@@ -30,6 +31,7 @@ typedef enum {
 #define CRU_PORT_MODEL  "model"
 #define CRU_PORT_SLICE  "slice"
 #define CRU_PORT_EXPERT "expert"
+#define CRU_PORT_SHARED_EXPERT "shared_expert"
 
 /* Read-only views: change them only through the API below. */
 typedef struct {
@@ -150,10 +152,11 @@ const char *cru_graph_get_path    (CruGraph *self);      /* last loaded/saved fi
 gboolean  cru_graph_get_modified  (CruGraph *self);
 
 /* ---- mergekit YAML (cru-mergekit.c) ---- */
-/* Imports a mergekit (or mergekit-multi, multi-document) YAML recipe. Model references are
- * resolved relative to @base_dir, then in the local Hugging Face cache. @out_dir, if not
- * NULL, becomes the Output node's folder. Warnings (unknown parameter names…) are appended
- * to @warnings when not NULL. */
+/* Imports a mergekit (or mergekit-multi, multi-document) YAML recipe, or a mergekit-moe
+ * config (recognised by its `experts:`) as a MoE node. Model references are resolved
+ * relative to @base_dir, then in the local Hugging Face cache. @out_dir, if not NULL,
+ * becomes the Output node's folder. Warnings (unknown parameter names…) are appended to
+ * @warnings when not NULL. */
 CruGraph *cru_graph_import_mergekit (const char *yaml, gssize length, const char *base_dir,
                                      GPtrArray *warnings, GError **error);
 /* As above, with the Output node's folder set to @out_dir when not NULL. */
@@ -162,8 +165,9 @@ CruGraph *cru_graph_import_mergekit_full (const char *yaml, gssize length, const
                                           GError **error);
 CruGraph *cru_graph_import_mergekit_file (const char *path, GPtrArray *warnings,
                                           GError **error);
-/* Exports to mergekit YAML; fails with a translated reason when the graph cannot be
- * expressed (e.g. a MoE node, a Stack fed by nested merges). */
+/* Exports to mergekit YAML — a mergekit-moe config when a MoE node feeds the output; fails
+ * with a translated reason when the graph cannot be expressed (e.g. a MoE node that is not
+ * the result, a Stack fed by nested merges). */
 char     *cru_graph_export_mergekit (CruGraph *self, const char *base_dir, GError **error);
 /* Finds a Hub name ("org/model") in the HF cache; NULL and @error naming where it looked. */
 char     *cru_hf_cache_resolve      (const char *repo_id, GError **error);

@@ -6,7 +6,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
-#include "cru-graph-private.h"
+#include "cru-mergekit-yaml.h"
 #include "cru-error.h"
 #include "cru-method.h"
 
@@ -24,6 +24,9 @@ typedef struct {
 } Exporter;
 
 #define display_name _cru_node_display_name
+/* Shared with cru-mergekit-moe.c under their _cru_yaml_ names. */
+#define append_string _cru_yaml_append_string
+#define append_number _cru_yaml_append_number
 
 static gboolean G_GNUC_PRINTF (3, 4)
 fail (GError **error, const CruNode *node, const char *format, ...)
@@ -62,7 +65,7 @@ plain_safe (const char *s)
   return *end != '\0';
 }
 
-static void
+void
 append_string (GString *out, const char *s)
 {
   if (plain_safe (s))
@@ -84,7 +87,7 @@ append_string (GString *out, const char *s)
   g_string_append_c (out, '"');
 }
 
-static void
+void
 append_number (GString *out, double v)
 {
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
@@ -551,6 +554,24 @@ cru_graph_export_mergekit (CruGraph *self, const char *base_dir, GError **error)
 
   g_return_val_if_fail (CRU_IS_GRAPH (self), NULL);
   nodes = cru_graph_list_nodes (self);
+  /* A mixture of experts into the only output is a mergekit-moe recipe. */
+  for (guint i = 0; i < nodes->len; i++)
+    {
+      const CruNode *node = nodes->pdata[i];
+      if (node->kind == CRU_NODE_OUTPUT)
+        {
+          if (output)
+            {
+              output = NULL;
+              break;
+            }
+          output = node;
+        }
+    }
+  if (output && (link = cru_graph_find_link (self, output->id, CRU_PORT_MODEL, 0))
+      && (final = cru_graph_get_node (self, link->from_node))->kind == CRU_NODE_MOE)
+    return _cru_export_moe (self, output, final, base_dir, error);
+  output = NULL;
   for (guint i = 0; i < nodes->len; i++)
     {
       const CruNode *node = nodes->pdata[i];

@@ -12,19 +12,19 @@
 #include <math.h>
 #include <string.h>
 
-typedef struct {
-  yaml_document_t *doc;
-  const char      *base_dir;
-  const char      *label;       /* file name for messages */
-  CruGraph        *graph;
-  GPtrArray       *warnings;
-  GHashTable      *model_by_path;   /* resolved path → node id */
-  GHashTable      *model_by_ref;    /* reference text → node id */
-  GHashTable      *stages;          /* stage name → final node id */
-  guint            next_node, next_link;
-} Importer;
+typedef CruImporter Importer;
 
-static gboolean G_GNUC_PRINTF (4, 5)
+/* Shared with cru-mergekit-moe.c under their _cru_import_ names. */
+#define fail_at     _cru_import_fail
+#define warn        _cru_import_warn
+#define map_get     _cru_import_map_get
+#define scalar(node) _cru_import_scalar (node)
+#define is_null     _cru_import_is_null
+#define add_node    _cru_import_add_node
+#define add_link    _cru_import_add_link
+#define resolve_model _cru_import_model
+
+gboolean G_GNUC_PRINTF (4, 5)
 fail_at (Importer *im, yaml_node_t *node, GError **error, const char *format, ...)
 {
   g_autofree char *message = NULL;
@@ -41,7 +41,7 @@ fail_at (Importer *im, yaml_node_t *node, GError **error, const char *format, ..
   return FALSE;
 }
 
-static void G_GNUC_PRINTF (2, 3)
+void G_GNUC_PRINTF (2, 3)
 warn (Importer *im, const char *format, ...)
 {
   va_list args;
@@ -53,7 +53,7 @@ warn (Importer *im, const char *format, ...)
   va_end (args);
 }
 
-static yaml_node_t *
+yaml_node_t *
 map_get (Importer *im, yaml_node_t *map, const char *key)
 {
   if (map == NULL || map->type != YAML_MAPPING_NODE)
@@ -68,7 +68,7 @@ map_get (Importer *im, yaml_node_t *map, const char *key)
   return NULL;
 }
 
-static const char *
+const char *
 scalar (yaml_node_t *node)
 {
   return node && node->type == YAML_SCALAR_NODE ? (const char *) node->data.scalar.value : NULL;
@@ -80,7 +80,7 @@ is_plain (yaml_node_t *node)
   return node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-static gboolean
+gboolean
 is_null (yaml_node_t *node)
 {
   const char *s = scalar (node);
@@ -314,7 +314,7 @@ read_parameters (Importer *im, yaml_node_t *map, const CruMethod *method, GHashT
 
 /* ---- building ---- */
 
-static CruNode *
+CruNode *
 add_node (Importer *im, CruNodeKind kind)
 {
   CruNode *node = g_new0 (CruNode, 1);
@@ -326,7 +326,7 @@ add_node (Importer *im, CruNodeKind kind)
   return node;
 }
 
-static CruLink *
+CruLink *
 add_link (Importer *im, guint from, guint to, const char *port, int slot)
 {
   CruLink *link = g_new0 (CruLink, 1);
@@ -351,7 +351,7 @@ looks_like_hub_name (const char *ref)
 
 /* The node a model reference names: an earlier stage, or a Model node (made once per
  * distinct folder). */
-static guint
+guint
 resolve_model (Importer *im, yaml_node_t *ref_node, GError **error)
 {
   const char *ref = scalar (ref_node);
@@ -717,7 +717,7 @@ import_full (const char *yaml, gssize length, const char *base_dir, const char *
   Importer im = { NULL, base_dir, label, graph, warnings, by_path, by_ref, stages, 1, 1 };
   yaml_parser_t parser;
   guint final = 0, n_docs = 0;
-  gboolean ok = TRUE;
+  gboolean ok = TRUE, moe = FALSE;
   OutputSettings settings = { NULL };
 
   if (length < 0)
@@ -747,7 +747,19 @@ import_full (const char *yaml, gssize length, const char *base_dir, const char *
           yaml_document_delete (&doc);
           continue;
         }
-      final = build_stage (&im, root, error);
+      /* A mergekit-moe config builds one mixture of experts: nothing can come before or
+       * after it. */
+      if (_cru_mergekit_is_moe (&im, root) || moe)
+        {
+          if (n_docs > 0)
+            final = fail_at (&im, root, error, _("a mergekit-moe config (with “experts”) must "
+                                                 "be the only document of the file"));
+          else
+            final = _cru_import_moe (&im, root, error);
+          moe = TRUE;
+        }
+      else
+        final = build_stage (&im, root, error);
       ok = final != 0 && read_output_settings (&im, root, &settings, error);
       n_docs++;
       yaml_document_delete (&doc);

@@ -9,7 +9,7 @@
 
 #include "cru-error.h"
 #include "cru-forward.h"
-#include "cru-moe.h"
+#include "cru-moe-private.h"
 #include "cru-perplexity.h"
 #include "cru-rng.h"
 
@@ -18,6 +18,8 @@ typedef struct {
   gsize  hidden;
   gboolean average;
   float *states;   /* [n_seqs × n_layers × H]: last token, or mean over positions */
+  CruMoeLayerFunc layer_func;
+  gpointer        layer_data;
 } Capture;
 
 static void
@@ -25,6 +27,10 @@ capture_layer (gpointer data, guint seq, int layer, const float *h, guint n)
 {
   Capture *c = data;
   float *dst = c->states + ((gsize) seq * c->n_layers + layer) * c->hidden;
+
+  /* Layers run one after the other, so sequence 0's calls never overlap. */
+  if (seq == 0 && c->layer_func)
+    c->layer_func (layer, c->n_layers, c->layer_data);
 
   if (!c->average)
     {
@@ -85,6 +91,14 @@ random_gates (const CruMoeConfig *config, float *g, gsize n, double h)
 float *
 cru_moe_compute_gates (const CruMoeConfig *config, CruModel *base, GPtrArray *experts,
                        GCancellable *cancellable, GError **error)
+{
+  return _cru_moe_compute_gates_full (config, base, experts, NULL, NULL, cancellable, error);
+}
+
+float *
+_cru_moe_compute_gates_full (const CruMoeConfig *config, CruModel *base, GPtrArray *experts,
+                             CruMoeLayerFunc layer_func, gpointer user_data,
+                             GCancellable *cancellable, GError **error)
 {
   g_autoptr (CruTokenizer) tok = NULL;
   g_autoptr (GPtrArray) prompts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
@@ -160,7 +174,8 @@ cru_moe_compute_gates (const CruMoeConfig *config, CruModel *base, GPtrArray *ex
     }
   else if (prompts->len > 0)
     {
-      Capture cap = { L, H, config->gate_mode == CRU_GATE_HIDDEN_AVG, per_seq };
+      Capture cap = { L, H, config->gate_mode == CRU_GATE_HIDDEN_AVG, per_seq, layer_func,
+                      user_data };
       CruForwardHooks hooks = { capture_layer, NULL, NULL, NULL, &cap, NULL };
       g_autofree const gint32 **seqs = g_new (const gint32 *, prompts->len);
       g_autofree guint *lens = g_new (guint, prompts->len);

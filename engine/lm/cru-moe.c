@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "cru-error.h"
-#include "cru-moe.h"
+#include <glib/gstdio.h>
+
+#include "cru-moe-private.h"
 #include "cru-rng.h"
 
 typedef struct {
@@ -378,31 +380,37 @@ model_card (const CruMoeConfig *c, GPtrArray *paths)
   return g_string_free (s, FALSE);
 }
 
+/* Elements per read/write piece: bounds the memory of a build and the time to notice a
+ * cancel (16 MB of f32). */
+#define PIECE_ELEMENTS (4u * 1024u * 1024u)
+
+/* Elements [offset, offset + n) of output tensor @t into @buf (n ≤ PIECE_ELEMENTS); @noise
+ * holds 2 × PIECE_ELEMENTS floats. */
 static gboolean
-fill_tensor (const CruMoeConfig *c, GPtrArray *models, const OutTensor *t, const float *gates,
-             const float *shared_gates, float *buf, guint64 numel, GError **error)
+fill_piece (const CruMoeConfig *c, GPtrArray *models, const OutTensor *t, const float *gates,
+            const float *shared_gates, guint64 offset, guint64 n, float *buf, float *noise,
+            GError **error)
 {
   const CruMoeExpert *x = NULL;
   guint n_exp = c->experts->len;
 
   if (t->zeros)
     {
-      memset (buf, 0, numel * sizeof (float));
+      memset (buf, 0, n * sizeof (float));
       return TRUE;
     }
   if (t->model < 0)
     {
       gsize H = (gsize) t->shape[1];
-      if (t->shared_router)
-        memcpy (buf, shared_gates + (gsize) t->layer * H, H * sizeof (float));
-      else
-        memcpy (buf, gates + (gsize) t->layer * n_exp * H, n_exp * H * sizeof (float));
+      const float *rows = t->shared_router ? shared_gates + (gsize) t->layer * H
+                                           : gates + (gsize) t->layer * n_exp * H;
+      memcpy (buf, rows + offset, n * sizeof (float));
       return TRUE;
     }
   {
     CruModel *m = models->pdata[t->model];
     const CruModelTensor *src = cru_model_lookup (m, t->src_name);
-    if (!cru_model_read_f32 (m, src, 0, numel, buf, error))
+    if (!cru_model_read_f32 (m, src, offset, n, buf, error))
       return FALSE;
   }
   if (t->model >= 1)
@@ -410,19 +418,32 @@ fill_tensor (const CruMoeConfig *c, GPtrArray *models, const OutTensor *t, const
                                   : c->shared_experts->pdata[t->model - 1 - n_exp];
   if (x && x->has_noise_scale && x->noise_scale != 0)
     {
+      /* Element i draws the uniforms 2i and 2i + 1 of the tensor's stream (Box–Muller), so
+       * pieces give the same numbers as one pass over the whole tensor. */
       CruRng rng;
-      float *u = g_new (float, 2 * numel);
       cru_rng_init (&rng, c->seed, t->out_name, t->model);
-      cru_rng_uniform (&rng, 0, 2 * numel, u);
-      for (guint64 i = 0; i < numel; i++)
-        buf[i] += (float) (x->noise_scale * sqrt (-2.0 * log (1.0 - u[2 * i]))
-                           * cos (2 * G_PI * u[2 * i + 1]));
-      g_free (u);
+      cru_rng_uniform (&rng, 2 * offset, 2 * n, noise);
+      for (guint64 i = 0; i < n; i++)
+        buf[i] += (float) (x->noise_scale * sqrt (-2.0 * log (1.0 - noise[2 * i]))
+                           * cos (2 * G_PI * noise[2 * i + 1]));
     }
   if (x && t->residual && x->has_residual_scale)
-    for (guint64 i = 0; i < numel; i++)
+    for (guint64 i = 0; i < n; i++)
       buf[i] = (float) (buf[i] * x->residual_scale);
   return TRUE;
+}
+
+static gboolean
+is_noisy (const CruMoeConfig *c, const OutTensor *t)
+{
+  guint n_exp = c->experts->len;
+  const CruMoeExpert *x;
+
+  if (t->model < 1 || t->zeros)
+    return FALSE;
+  x = (guint) t->model <= n_exp ? c->experts->pdata[t->model - 1]
+                                : c->shared_experts->pdata[t->model - 1 - n_exp];
+  return x->has_noise_scale && x->noise_scale != 0;
 }
 
 static void
@@ -448,7 +469,15 @@ warn_degenerate (const CruMoeConfig *c, const float *gates, int L, gsize H, GPtr
           n_bad++;
         }
     }
-  if (n_bad)
+  if (n_bad && worst >= 1e12)
+    /* singular: two experts got the same router row */
+    g_ptr_array_add (warnings,
+                     g_strdup_printf (_("%s %s degenerate routing parameters (some experts' "
+                                        "router rows are identical): the experts' prompts are "
+                                        "too similar, and some experts will be underused"),
+                                      n_bad == L ? _("All layers") : layers->str,
+                                      n_bad == 1 && n_bad != L ? _("has") : _("have")));
+  else if (n_bad)
     g_ptr_array_add (warnings,
                      g_strdup_printf (_("%s %s degenerate routing parameters (gate condition "
                                         "number up to %.3g, above 5): the experts' prompts may "
@@ -459,35 +488,32 @@ warn_degenerate (const CruMoeConfig *c, const float *gates, int L, gsize H, GPtr
   g_string_free (layers, TRUE);
 }
 
-gboolean
-cru_moe_build (const CruMoeConfig *c, const char *out_dir, gboolean overwrite,
-               CruMoeProgress progress, gpointer user_data, GPtrArray *warnings,
-               GCancellable *cancellable, GError **error)
+char *
+cru_moe_expert_count_warning (guint n_experts)
 {
-  g_autoptr (GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) cru_model_unref);
-  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) plan = g_ptr_array_new_with_free_func ((GDestroyNotify) out_tensor_free);
-  g_autoptr (CruLayout) layout = NULL;
-  g_autoptr (CruOutputDir) od = NULL;
-  g_autoptr (CruWriter) writer = NULL;
-  g_autoptr (JsonObject) config = NULL;
-  g_autofree float *gates = NULL, *shared_gates = NULL, *buf = NULL;
-  g_autofree char *card = NULL, *card_path = NULL;
-  guint64 max_numel = 0, total = 0, done = 0;
-  CruModel *base;
-  CruDType dtype;
-  int L;
-  gsize H;
+  if (n_experts == 0 || (n_experts & (n_experts - 1)) == 0)
+    return NULL;
+  return g_strdup_printf (_("The model has %u experts, which is not a power of two; llama.cpp "
+                            "cannot load it"), n_experts);
+}
 
-  g_return_val_if_fail (c != NULL && out_dir != NULL, FALSE);
+static const char *
+expert_ref (const CruMoeConfig *c, guint i)
+{
+  if (i == 0)
+    return c->base_model;
+  if (i <= c->experts->len)
+    return ((CruMoeExpert *) c->experts->pdata[i - 1])->source_model;
+  return ((CruMoeExpert *) c->shared_experts->pdata[i - 1 - c->experts->len])->source_model;
+}
+
+/* Opens the base, the experts and the shared experts, in that order. */
+static gboolean
+open_models (const CruMoeConfig *c, GPtrArray *models, GPtrArray *paths, GError **error)
+{
   for (guint i = 0; i < 1 + c->experts->len + c->shared_experts->len; i++)
     {
-      const char *ref = i == 0 ? c->base_model
-                        : i <= c->experts->len
-                          ? ((CruMoeExpert *) c->experts->pdata[i - 1])->source_model
-                          : ((CruMoeExpert *) c->shared_experts->pdata[i - 1
-                                                                       - c->experts->len])->source_model;
-      char *path = cru_moe_resolve_model (c, ref, error);
+      char *path = cru_moe_resolve_model (c, expert_ref (c, i), error);
       CruModel *m;
       if (!path)
         return FALSE;
@@ -496,29 +522,294 @@ cru_moe_build (const CruMoeConfig *c, const char *out_dir, gboolean overwrite,
         return FALSE;
       g_ptr_array_add (models, m);
     }
+  return TRUE;
+}
+
+static CruDType
+output_dtype (const CruMoeConfig *c, CruModel *base)
+{
+  CruDType dtype = c->dtype != CRU_DTYPE_INVALID ? c->dtype : cru_model_get_dtype (base);
+
+  if (dtype != CRU_DTYPE_F32 && dtype != CRU_DTYPE_F16 && dtype != CRU_DTYPE_BF16)
+    dtype = CRU_DTYPE_F32;
+  return dtype;
+}
+
+static gboolean
+needs_forward (const CruMoeConfig *c)
+{
+  return c->gate_mode == CRU_GATE_HIDDEN || c->gate_mode == CRU_GATE_HIDDEN_AVG;
+}
+
+/* Bytes of the base's weights that one forward pass over the prompts reads. */
+static guint64
+forward_read_bytes (CruModel *base)
+{
+  guint64 n = 0;
+
+  for (guint i = 0; i < cru_model_get_n_tensors (base); i++)
+    {
+      const CruModelTensor *t = cru_model_get_tensor (base, i);
+      if (t->layer >= 0 || g_str_equal (t->info->name, "model.norm.weight"))
+        n += t->info->numel * cru_dtype_size (t->info->dtype);
+    }
+  return n;
+}
+
+/* ---- cost ------------------------------------------------------------------------------ */
+
+/* Bytes tokenizer.json costs in memory per byte of the file (vocabulary and merges in hash
+ * tables: measured about 3× on Llama and Qwen tokenizers). */
+#define TOKENIZER_MEMORY_FACTOR 4
+/* The prompts' forward pass groups sequences up to this many tokens (cru-forward.c). */
+#define FORWARD_GROUP_TOKENS 1024
+/* CruWriter's aligned buffer (CRU_IO_BUFFER_SIZE). */
+#define WRITER_BUFFER_BYTES (4u << 20)
+/* A forward-pass thread's stack, glibc arena and bookkeeping. */
+#define THREAD_OVERHEAD_BYTES (1u << 20)
+
+static void
+moe_tensor_free (CruMoeTensor *t)
+{
+  g_free (t->name);
+  g_free (t);
+}
+
+void
+cru_moe_cost_clear (CruMoeCost *cost)
+{
+  g_clear_pointer (&cost->tensors, g_ptr_array_unref);
+  memset (cost, 0, sizeof *cost);
+}
+
+/* Upper bound on the tokens of @experts' prompts (BOS + at most one token per byte). */
+static guint64
+prompt_tokens (GPtrArray *experts, guint *n_prompts, guint64 *longest)
+{
+  guint64 n = 0;
+
+  for (guint e = 0; e < experts->len; e++)
+    {
+      CruMoeExpert *x = experts->pdata[e];
+      for (int neg = 0; neg < 2; neg++)
+        {
+          GStrv list = neg ? x->negative_prompts : x->positive_prompts;
+          for (guint i = 0; list && list[i]; i++)
+            {
+              guint64 len = strlen (list[i]) + 1;
+              n += len;
+              *longest = MAX (*longest, len);
+              (*n_prompts)++;
+            }
+        }
+    }
+  return n;
+}
+
+/* Memory of one gate computation over @experts besides the gate rows themselves. */
+static guint64
+gate_pass_bytes (const CruMoeConfig *c, CruModel *base, GPtrArray *experts, guint n_threads,
+                 double *flops)
+{
+  JsonObject *cfg = cru_model_get_config (base);
+  int L = cru_model_get_n_layers (base);
+  guint64 H = (guint64) MAX (cru_model_get_hidden_size (base), 1);
+  gint64 nh = cfg ? json_object_get_int_member_with_default (cfg, "num_attention_heads", 1) : 1;
+  gint64 nkv = cfg ? json_object_get_int_member_with_default (cfg, "num_key_value_heads", nh) : nh;
+  gint64 hd = cfg ? json_object_get_int_member_with_default (cfg, "head_dim", H / MAX (nh, 1))
+                  : (gint64) H;
+  gint64 inter = cfg ? json_object_get_int_member_with_default (cfg, "intermediate_size", 0) : 0;
+  guint64 qd = (guint64) (nh * hd), kd = (guint64) (nkv * hd), layer_f32 = 0, layer_params = 0;
+  guint64 longest = 0, tokens, group, scratch, tok_bytes = 0;
+  guint n_prompts = 0, active;
+  g_autofree char *tok_path = cru_model_get_file (base, "tokenizer.json");
+  GStatBuf st;
+
+  tokens = prompt_tokens (experts, &n_prompts, &longest);
+  if (tok_path && g_stat (tok_path, &st) == 0)
+    tok_bytes = (guint64) st.st_size * TOKENIZER_MEMORY_FACTOR;
+  if (!needs_forward (c))
+    {
+      *flops = 0;
+      if (c->gate_mode == CRU_GATE_CHEAP_EMBED)   /* per-prompt sums and an embedding row */
+        return tok_bytes + (guint64) MAX (n_prompts, 1) * L * H * 4 + 2 * L * H * 4;
+      return 2 * (guint64) L * experts->len * H * 4;   /* the uniforms of random gates */
+    }
+
+  /* The pass holds one layer's weights in f32 at a time. */
+  {
+    g_autofree guint64 *per_layer = g_new0 (guint64, MAX (L, 1));
+    for (guint i = 0; i < cru_model_get_n_tensors (base); i++)
+      {
+        const CruModelTensor *t = cru_model_get_tensor (base, i);
+        if (t->layer >= 0 && t->layer < L)
+          per_layer[t->layer] += t->info->numel;
+      }
+    for (int l = 0; l < L; l++)
+      {
+        layer_f32 = MAX (layer_f32, per_layer[l] * 4);
+        layer_params = MAX (layer_params, per_layer[l]);
+      }
+  }
+  group = MIN (tokens, (guint64) FORWARD_GROUP_TOKENS);
+  active = MIN (MAX (n_threads, 1u), (guint) ((tokens + FORWARD_GROUP_TOKENS - 1)
+                                               / FORWARD_GROUP_TOKENS));
+  /* cru-forward-kernels.c's scratch slots for a group of tokens */
+  scratch = 4 * (2 * group * H + group * MAX (qd, (guint64) inter) + group * MAX (kd, (guint64) inter)
+                 + group * MAX (kd, H) + group * qd + longest * longest);
+  *flops = 2.0 * (double) tokens * (double) layer_params * L;
+  return layer_f32 + tokens * H * 4                    /* the residual streams */
+         + (guint64) MAX (n_prompts, 1) * L * H * 4    /* per-prompt states */
+         + 2 * longest * (guint64) hd * 4              /* rotary tables */
+         + (guint64) MAX (active, 1) * (scratch + THREAD_OVERHEAD_BYTES) + tok_bytes;
+}
+
+gboolean
+cru_moe_cost (const CruMoeConfig *c, GPtrArray *models, guint n_threads, CruMoeCost *cost,
+              GError **error)
+{
+  g_autoptr (GPtrArray) plan = g_ptr_array_new_with_free_func ((GDestroyNotify) out_tensor_free);
+  CruModel *base = models->pdata[0];
+  int L = cru_model_get_n_layers (base);
+  guint64 H = (guint64) MAX (cru_model_get_hidden_size (base), 1);
+  guint64 max_numel = 0, max_noisy = 0, gates, gate_pass, shared_pass = 0, writing, piece;
+  double flops = 0, shared_flops = 0;
+
+  memset (cost, 0, sizeof *cost);
+  if (n_threads == 0)
+    n_threads = c->n_threads ? c->n_threads : g_get_num_processors ();
+  if (!validate (c, base, models, error) || !plan_tensors (c, models, plan, error))
+    return FALSE;
+
+  cost->tensors = g_ptr_array_new_with_free_func ((GDestroyNotify) moe_tensor_free);
+  for (guint i = 0; i < plan->len; i++)
+    {
+      OutTensor *t = plan->pdata[i];
+      CruMoeTensor *x = g_new0 (CruMoeTensor, 1);
+
+      x->name = g_strdup (t->out_name);
+      x->ndim = t->ndim;
+      x->numel = 1;
+      for (int d = 0; d < t->ndim; d++)
+        {
+          x->shape[d] = t->shape[d];
+          x->numel *= (guint64) t->shape[d];
+        }
+      if (t->model >= 0 && t->src_name)
+        {
+          const CruModelTensor *src = cru_model_lookup (models->pdata[t->model], t->src_name);
+          x->read_bytes = src->info->numel * cru_dtype_size (src->info->dtype);
+        }
+      if (is_noisy (c, t))
+        max_noisy = MAX (max_noisy, x->numel);
+      max_numel = MAX (max_numel, x->numel);
+      cost->output_numel += x->numel;
+      cost->read_bytes += x->read_bytes;
+      g_ptr_array_add (cost->tensors, x);
+    }
+
+  gate_pass = gate_pass_bytes (c, base, c->experts, n_threads, &flops);
+  if (c->output == CRU_MOE_OUTPUT_QWEN2_MOE)
+    shared_pass = gate_pass_bytes (c, base, c->shared_experts, n_threads, &shared_flops);
+  if (needs_forward (c))
+    cost->gate_read_bytes = forward_read_bytes (base) * (shared_pass ? 2 : 1);
+  cost->read_bytes += cost->gate_read_bytes;
+  cost->gate_flops = flops + shared_flops;
+
+  /* The router rows live through the whole build; then either a gate pass or the writing is
+   * the rest: a piece in f32, its noise's uniforms, and the part of the writer's buffer that
+   * a piece fills in the output dtype (pages never touched cost nothing). */
+  gates = (guint64) L * (c->experts->len + (shared_pass ? 1 : 0)) * H * 4;
+  piece = MIN (max_numel, (guint64) PIECE_ELEMENTS);
+  writing = piece * 4 + 2 * MIN (max_noisy, (guint64) PIECE_ELEMENTS) * 4
+            + MIN (piece * cru_dtype_size (output_dtype (c, base)) + 4096,
+                   (guint64) WRITER_BUFFER_BYTES);
+  cost->peak_bytes = gates + MAX (MAX (gate_pass, shared_pass), writing);
+  return TRUE;
+}
+
+/* ---- building -------------------------------------------------------------------------- */
+
+typedef struct {
+  CruMoeStatusFunc func;
+  gpointer         data;
+  CruMoeStatus     st;
+  guint64          pass_read;   /* bytes one forward pass reads */
+  guint64          read_before; /* by the passes before this one */
+  int              pass, n_passes;
+} Status;
+
+static void
+report (Status *s)
+{
+  if (s->func)
+    s->func (&s->st, s->data);
+}
+
+static void
+gate_layer (int layer, int n_layers, gpointer data)
+{
+  Status *s = data;
+  double f = (double) layer / MAX (n_layers, 1);
+
+  s->st.fraction = (s->pass + f) / MAX (s->n_passes, 1);
+  s->st.bytes_read = s->read_before + (guint64) (f * s->pass_read);
+  report (s);
+}
+
+gboolean
+cru_moe_build_into (const CruMoeConfig *c, const char *dir, CruMoeStatusFunc status,
+                    gpointer user_data, GPtrArray *warnings, GCancellable *cancellable,
+                    GError **error)
+{
+  g_autoptr (GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) cru_model_unref);
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) plan = g_ptr_array_new_with_free_func ((GDestroyNotify) out_tensor_free);
+  g_autoptr (CruLayout) layout = NULL;
+  g_autoptr (CruWriter) writer = NULL;
+  g_autoptr (JsonObject) config = NULL;
+  g_autofree float *gates = NULL, *shared_gates = NULL, *buf = NULL, *noise = NULL;
+  g_autofree char *count_warning = NULL;
+  Status s = { status, user_data };
+  guint64 max_numel = 0;
+  gboolean any_noise = FALSE;
+  CruModel *base;
+  CruDType dtype;
+  int L;
+  gsize H;
+
+  g_return_val_if_fail (c != NULL && dir != NULL, FALSE);
+  if (!open_models (c, models, paths, error))
+    return FALSE;
   base = models->pdata[0];
   if (!validate (c, base, models, error) || !plan_tensors (c, models, plan, error))
     return FALSE;
-  dtype = c->dtype != CRU_DTYPE_INVALID ? c->dtype : cru_model_get_dtype (base);
-  if (dtype != CRU_DTYPE_F32 && dtype != CRU_DTYPE_F16 && dtype != CRU_DTYPE_BF16)
-    dtype = CRU_DTYPE_F32;
+  dtype = output_dtype (c, base);
   L = cru_model_get_n_layers (base);
   H = (gsize) cru_model_get_hidden_size (base);
 
-  if (progress)
-    progress (_("Computing router gates"), 0.0, user_data);
-  if (!(gates = cru_moe_compute_gates (c, base, c->experts, cancellable, error)))
+  s.st.stage = CRU_MOE_STAGE_GATES;
+  s.st.tensors_total = plan->len;
+  s.n_passes = c->output == CRU_MOE_OUTPUT_QWEN2_MOE ? 2 : 1;
+  s.pass_read = needs_forward (c) ? forward_read_bytes (base) : 0;
+  report (&s);
+  if (!(gates = _cru_moe_compute_gates_full (c, base, c->experts, gate_layer, &s, cancellable,
+                                             error)))
     return FALSE;
+  s.pass = 1;
+  s.read_before = s.pass_read;
   if (c->output == CRU_MOE_OUTPUT_QWEN2_MOE
-      && !(shared_gates = cru_moe_compute_gates (c, base, c->shared_experts, cancellable, error)))
+      && !(shared_gates = _cru_moe_compute_gates_full (c, base, c->shared_experts, gate_layer,
+                                                       &s, cancellable, error)))
     return FALSE;
+  s.st.fraction = 1;
+  s.st.bytes_read = s.read_before + (s.n_passes == 2 ? s.pass_read : 0);
+  report (&s);
   warn_degenerate (c, gates, L, H, warnings);
-  if (warnings && (c->experts->len & (c->experts->len - 1)) != 0)
-    g_ptr_array_add (warnings, g_strdup_printf (_("The model has %u experts, which is not a power "
-                                                  "of two; llama.cpp cannot load it"),
-                                                c->experts->len));
+  if (warnings && (count_warning = cru_moe_expert_count_warning (c->experts->len)))
+    g_ptr_array_add (warnings, g_steal_pointer (&count_warning));
 
-  layout = cru_layout_new (CRU_DEFAULT_SHARD_SIZE);
+  layout = cru_layout_new (c->shard_size ? c->shard_size : CRU_DEFAULT_SHARD_SIZE);
   for (guint i = 0; i < plan->len; i++)
     {
       OutTensor *t = plan->pdata[i];
@@ -527,35 +818,94 @@ cru_moe_build (const CruMoeConfig *c, const char *out_dir, gboolean overwrite,
         n *= (guint64) t->shape[d];
       cru_layout_add (layout, t->out_name, dtype, t->ndim, t->shape);
       max_numel = MAX (max_numel, n);
-      total += n;
+      any_noise |= is_noisy (c, t);
     }
   if (!cru_layout_finish (layout, error))
     return FALSE;
-  if (!(od = cru_output_dir_begin (out_dir, overwrite, error)))
-    return FALSE;
-  if (!(writer = cru_writer_open (layout, cru_output_dir_get_tmp_path (od), error)))
+  if (!(writer = cru_writer_open (layout, dir, error)))
     return FALSE;
 
-  buf = g_new (float, MAX (max_numel, 1));
+  s.st.stage = CRU_MOE_STAGE_TENSORS;
+  s.st.fraction = 0;
+  report (&s);
+  buf = g_new (float, MAX (MIN (max_numel, (guint64) PIECE_ELEMENTS), 1));
+  if (any_noise)
+    noise = g_new (float, 2 * (gsize) MIN (max_numel, (guint64) PIECE_ELEMENTS));
   for (guint i = 0; i < plan->len; i++)
     {
       OutTensor *t = plan->pdata[i];
       guint64 n = cru_layout_get_tensor (layout, i)->numel;
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      if (!fill_tensor (c, models, t, gates, shared_gates, buf, n, error)
-          || !cru_writer_write_f32 (writer, i, 0, buf, n, error))
-        return FALSE;
-      done += n;
-      if (progress)
-        progress (_("Writing tensors"), (double) done / MAX (total, 1), user_data);
+
+      s.st.tensor = t->out_name;
+      for (guint64 off = 0; off < n; off += PIECE_ELEMENTS)
+        {
+          guint64 m = MIN (n - off, (guint64) PIECE_ELEMENTS);
+
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+          if (!fill_piece (c, models, t, gates, shared_gates, off, m, buf, noise, error)
+              || !cru_writer_write_f32 (writer, i, off, buf, m, error))
+            return FALSE;
+          if (t->model >= 0 && t->src_name)
+            {
+              const CruModelTensor *src = cru_model_lookup (models->pdata[t->model],
+                                                            t->src_name);
+              s.st.bytes_read += m * cru_dtype_size (src->info->dtype);
+            }
+          s.st.bytes_written += m * cru_dtype_size (dtype);
+          if (m < n)
+            report (&s);
+        }
+      s.st.tensors_done = i + 1;
+      s.st.fraction = (double) (i + 1) / MAX (plan->len, 1);
+      report (&s);
     }
+  s.st.tensor = NULL;
   if (!cru_writer_close (writer, error))
     return FALSE;
 
+  s.st.stage = CRU_MOE_STAGE_FILES;
+  s.st.fraction = 0;
+  report (&s);
   config = make_config (c, base, dtype);
-  if (!write_json (cru_output_dir_get_tmp_path (od), "config.json", config, error)
-      || !copy_side_files (base, cru_output_dir_get_tmp_path (od), error))
+  return write_json (dir, "config.json", config, error) && copy_side_files (base, dir, error);
+}
+
+typedef struct {
+  CruMoeProgress func;
+  gpointer       data;
+} LegacyProgress;
+
+static void
+legacy_status (const CruMoeStatus *st, gpointer data)
+{
+  LegacyProgress *lp = data;
+
+  if (st->stage == CRU_MOE_STAGE_GATES && st->fraction == 0)
+    lp->func (_("Computing router gates"), 0.0, lp->data);
+  else if (st->stage == CRU_MOE_STAGE_TENSORS && st->tensors_done > 0 && st->tensor)
+    lp->func (_("Writing tensors"), st->fraction, lp->data);
+}
+
+gboolean
+cru_moe_build (const CruMoeConfig *c, const char *out_dir, gboolean overwrite,
+               CruMoeProgress progress, gpointer user_data, GPtrArray *warnings,
+               GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) cru_model_unref);
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (CruOutputDir) od = NULL;
+  g_autofree char *card = NULL, *card_path = NULL;
+  LegacyProgress lp = { progress, user_data };
+
+  g_return_val_if_fail (c != NULL && out_dir != NULL, FALSE);
+  /* Check the inputs before the output folder is touched. */
+  if (!open_models (c, models, paths, error) || !validate (c, models->pdata[0], models, error))
+    return FALSE;
+  if (!(od = cru_output_dir_begin (out_dir, overwrite, error)))
+    return FALSE;
+  if (!cru_moe_build_into (c, cru_output_dir_get_tmp_path (od), progress ? legacy_status : NULL,
+                           &lp, warnings, cancellable, error))
     return FALSE;
   card = model_card (c, paths);
   card_path = g_build_filename (cru_output_dir_get_tmp_path (od), "README.md", NULL);

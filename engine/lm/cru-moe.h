@@ -50,6 +50,7 @@ typedef struct {
   guint64      seed;               /* random gates and noise */
   guint        n_threads;          /* 0: all processors */
   char        *base_dir;           /* relative model paths are resolved here first */
+  guint64      shard_size;         /* largest output shard; 0: CRU_DEFAULT_SHARD_SIZE */
 } CruMoeConfig;
 
 CruMoeConfig *cru_moe_config_new      (void);
@@ -80,6 +81,60 @@ double   cru_moe_condition_number (const float *gate, int n_experts, int hidden)
 gboolean cru_moe_build (const CruMoeConfig *config, const char *out_dir, gboolean overwrite,
                         CruMoeProgress progress, gpointer user_data, GPtrArray *warnings,
                         GCancellable *cancellable, GError **error);
+
+/* ---- for front ends that plan and run a MoE like a merge (cru_plan, cru_engine_run) ---- */
+
+typedef enum {
+  CRU_MOE_STAGE_GATES,     /* router rows from the prompts (the base's forward pass) */
+  CRU_MOE_STAGE_TENSORS,   /* copying the experts' and the base's tensors */
+  CRU_MOE_STAGE_FILES,     /* config.json, tokenizer */
+} CruMoeStage;
+
+typedef struct {
+  CruMoeStage stage;
+  double      fraction;        /* of this stage, 0..1 */
+  guint       tensors_done;
+  guint       tensors_total;
+  guint64     bytes_read;      /* weights read so far (the gates' forward pass included) */
+  guint64     bytes_written;   /* output bytes written so far */
+  const char *tensor;          /* tensor being written, or NULL */
+} CruMoeStatus;
+
+/* Called on the building thread, or on one forward-pass worker at a time. */
+typedef void (*CruMoeStatusFunc) (const CruMoeStatus *status, gpointer user_data);
+
+/* One tensor of the output, known from the inputs' headers. */
+typedef struct {
+  char    *name;
+  int      ndim;
+  int64_t  shape[2];
+  guint64  numel;
+  guint64  read_bytes;   /* bytes read from an input to write it (0: router rows, zeros) */
+} CruMoeTensor;
+
+/* What a build costs, from headers only. */
+typedef struct {
+  GPtrArray *tensors;          /* CruMoeTensor*, in write (name) order */
+  guint64    output_numel;     /* elements of all output tensors */
+  guint64    gate_read_bytes;  /* weights the router's forward pass reads */
+  guint64    read_bytes;       /* all weights read, gate_read_bytes included */
+  double     gate_flops;       /* arithmetic of that forward pass */
+  guint64    peak_bytes;       /* memory the build holds at most, beyond what the process
+                                * held before it started */
+} CruMoeCost;
+
+/* Validates @config against the opened @models (base, experts, then shared experts, as
+ * cru_moe_build orders them) and computes the cost with @n_threads (0: all processors). */
+gboolean cru_moe_cost        (const CruMoeConfig *config, GPtrArray *models, guint n_threads,
+                              CruMoeCost *cost, GError **error);
+void     cru_moe_cost_clear  (CruMoeCost *cost);
+/* The warning a build gives for @n_experts (not a power of two), or NULL. */
+char    *cru_moe_expert_count_warning (guint n_experts);
+/* Builds into the existing folder @dir (the caller's temporary output folder): the weights,
+ * config.json, the base's tokenizer and generation_config.json — not README.md. */
+gboolean cru_moe_build_into  (const CruMoeConfig *config, const char *dir,
+                              CruMoeStatusFunc status, gpointer user_data, GPtrArray *warnings,
+                              GCancellable *cancellable, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CruMoeConfig, cru_moe_config_free)
 

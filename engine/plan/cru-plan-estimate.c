@@ -178,12 +178,48 @@ _cru_plan_estimate (CruPlan *plan)
                  + pcie_bytes / PCIE_BYTES_PER_SECOND;
 }
 
+/* A mixture of experts' prompts run through the base with OpenBLAS on small matrices (a few
+ * dozen tokens): far below sgemm's peak. */
+#define MOE_FLOPS_PER_SECOND 5e9
+
+void
+_cru_plan_estimate_moe (CruPlan *plan)
+{
+  CruEstimate *est = &plan->estimate;
+  const CruMoeCost *cost = &plan->moe_cost;
+  guint n_threads = plan->options.n_threads ? plan->options.n_threads : g_get_num_processors ();
+
+  est->n_threads = n_threads;
+  est->n_tensors = cost->tensors ? cost->tensors->len : 0;
+  est->n_shards = plan->layout ? cru_layout_get_n_shards (plan->layout) : 0;
+  est->has_stats_pass = FALSE;
+  est->bytes_read = cost->read_bytes;
+  est->output_bytes = 0;
+  if (plan->layout)
+    for (guint s = 0; s < cru_layout_get_n_shards (plan->layout); s++)
+      est->output_bytes += cru_layout_get_shard_size (plan->layout, s);
+  est->bytes_written = est->output_bytes;
+  plan->baseline_rss = _cru_plan_current_rss ();
+  est->peak_ram_bytes = plan->baseline_rss + cost->peak_bytes;
+  est->peak_vram_bytes = 0;
+  est->disk_free_bytes = plan->out_dir ? _cru_plan_disk_free (plan->out_dir) : 0;
+  est->seconds = est->bytes_read / READ_BYTES_PER_SECOND
+                 + est->bytes_written / WRITE_BYTES_PER_SECOND
+                 + cost->gate_flops / (MOE_FLOPS_PER_SECOND * n_threads);
+}
+
 /* Output bytes if written in @dtype (data plus the same headers). */
 static guint64
 output_bytes_as (CruPlan *plan, CruDType dtype)
 {
   guint64 data = 0, current = 0;
 
+  if (plan->moe)
+    {
+      data = plan->moe_cost.output_numel * cru_dtype_size (dtype);
+      current = plan->moe_cost.output_numel * cru_dtype_size (plan->out_dtype);
+      return plan->estimate.output_bytes - current + data;
+    }
   for (guint i = 0; i < plan->n_tasks; i++)
     {
       data += plan->tasks[i].expr->numel * cru_dtype_size (dtype);
@@ -223,7 +259,10 @@ device_name (CruDevice d)
  *   "tensors": uint,
  *   "placement": [ { "node": uint, "title": string, "gpu_tensors", "cpu_tensors": uint,
  *                    "cpu_reason": string|null, "cpu_example": string|null } ]
- *                (one entry per method node; empty on the CPU) } */
+ *                (one entry per method node; empty on the CPU),
+ *   "moe": null, or for a mixture of experts { "node": uint, "architecture": "mixtral"|
+ *          "qwen2_moe"|"qwen3_moe", "gate_mode": string, "experts", "shared_experts",
+ *          "experts_per_token": uint, "gate_bytes_read": uint } } */
 JsonNode *
 cru_plan_to_json (CruPlan *plan)
 {
@@ -340,8 +379,9 @@ cru_plan_to_json (CruPlan *plan)
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
-  INT_MEMBER ("tensors", plan->n_tasks);
+  INT_MEMBER ("tensors", cru_plan_get_n_tensors (plan));
   _cru_plan_placement_to_json (plan, b);
+  _cru_plan_moe_to_json (plan, b);
 #undef INT_MEMBER
   json_builder_end_object (b);
   return json_builder_get_root (b);
@@ -374,7 +414,7 @@ cru_plan_to_text (CruPlan *plan)
                               cru_model_get_name (m), cru_arch_get_label (cru_model_get_arch (m)),
                               cru_model_get_n_layers (m), size, cru_model_get_path (m));
     }
-  if (plan->n_tasks)
+  if (plan->n_tasks || plan->moe)
     {
       g_autofree char *out = g_format_size (est->output_bytes);
       g_autofree char *ram = g_format_size (est->peak_ram_bytes);
@@ -384,7 +424,7 @@ cru_plan_to_text (CruPlan *plan)
 
       g_string_append_printf (s, _("Output:  %s\n"), plan->out_dir ? plan->out_dir : _("(none)"));
       g_string_append_printf (s, _("         %u tensors, %d layers, %s, %s in %u shard(s)\n"),
-                              plan->n_tasks, plan->n_layers,
+                              cru_plan_get_n_tensors (plan), plan->n_layers,
                               cru_dtype_to_torch_string (plan->out_dtype), out, est->n_shards);
       g_string_append_printf (s, _("Memory:  about %s peak with %u thread(s)\n"), ram,
                               est->n_threads);
@@ -394,6 +434,7 @@ cru_plan_to_text (CruPlan *plan)
       if (plan->device_note)
         g_string_append_printf (s, "         %s\n", plan->device_note);
       _cru_plan_placement_to_text (plan, s);
+      _cru_plan_moe_to_text (plan, s);
       g_string_append_printf (s, _("Time:    about %.0f s\n"), MAX (1.0, est->seconds));
     }
   g_string_append_printf (s, cru_plan_is_runnable (plan)

@@ -11,6 +11,7 @@
 #include "cru-method.h"
 #include "cru-error.h"
 #include "cru-backend.h"
+#include "cru-moe.h"
 
 G_BEGIN_DECLS
 
@@ -137,6 +138,16 @@ struct _CruPlan {
   char          *mergekit_error;
   char          *card_methods;    /* method summary for the model card */
   GPtrArray     *card_inputs;     /* "label — path" */
+
+  /* A mixture of experts as the result (cru-plan-moe.c): cru_moe_build_into runs it
+   * instead of tasks. NULL for merges, and for a MoE with errors. */
+  CruMoeConfig  *moe;
+  guint          moe_node;
+  char          *moe_title;       /* the MoE node's title, for messages */
+  GPtrArray     *moe_models;      /* CruModel*: base, experts, shared experts */
+  CruMoeCost     moe_cost;
+
+  GPtrArray     *run_warnings;    /* CruProblem*: what the last run found */
 };
 
 /* cru-plan-expr.c */
@@ -190,6 +201,27 @@ void       _cru_compiler_problem (CruCompiler *c, CruSeverity severity, guint no
 /* cru-plan.c */
 void      _cru_plan_add_problem (CruPlan *plan, CruSeverity severity, guint node, guint link,
                                  const char *port, const char *format, ...) G_GNUC_PRINTF (6, 7);
+/* Warns about parameter @name that is not one of @known, suggesting the closest. */
+void      _cru_plan_unknown_param (CruCompiler *c, guint node, guint link, const char *title,
+                                   const char *name, const char *const *known, guint n_known,
+                                   const char *what);
+CruProblem *_cru_problem_new    (CruSeverity severity, guint node, guint link, const char *port,
+                                 const char *message);
+void      _cru_problem_free     (gpointer problem);
+
+/* cru-plan-moe.c: a mixture of experts feeding the Output node. */
+guint     _cru_plan_moe_node    (CruGraph *graph, guint out_node);   /* 0 = not a MoE */
+/* Checks the MoE node and its inputs (opening their headers); sets plan->moe when valid. */
+void      _cru_plan_moe_check   (CruCompiler *c, guint moe_node, guint out_node);
+void      _cru_plan_moe_device  (CruCompiler *c, guint out_node);
+/* After the output settings: the build's configuration, tensors, layout and cost. */
+void      _cru_plan_moe_finish  (CruCompiler *c);
+void      _cru_plan_moe_to_json (CruPlan *plan, JsonBuilder *b);
+void      _cru_plan_moe_to_text (CruPlan *plan, GString *s);
+/* README.md, crucible-recipe.crucible and mergekit_moe_config.yml into @dir. */
+gboolean  _cru_plan_moe_write_side_files (CruPlan *plan, const char *dir, GError **error);
+const char *_cru_plan_moe_gate_mode_name    (int mode);
+const char *_cru_plan_moe_architecture_name (int output);
 
 /* cru-plan-device.c: the device choice (Output node's "device", the options), then which
  * method calls run on the GPU and the VRAM they need. */
@@ -204,6 +236,7 @@ CruBackend *_cru_plan_cuda_probe  (const char **reason, gboolean *module_missing
 
 /* cru-plan-estimate.c */
 void      _cru_plan_estimate    (CruPlan *plan);
+void      _cru_plan_estimate_moe (CruPlan *plan);
 guint64   _cru_plan_current_rss (void);
 guint64   _cru_plan_disk_free   (const char *path);
 

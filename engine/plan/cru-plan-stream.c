@@ -780,8 +780,9 @@ compile_node (CruCompiler *c, const CruNode *n)
       {
         g_autofree char *t = _cru_node_title (c->graph, n->id);
         problem (c, CRU_SEVERITY_ERROR, n->id,
-                 _("%s: mixture-of-experts nodes cannot run in a merge graph yet; build the "
-                   "MoE with “crucible-cli moe” and use its folder as a model"), t);
+                 _("%s: a mixture of experts can only feed the Output node directly. Connect "
+                   "it to the Output node; to merge it further, build it first and use its "
+                   "folder as a Model node"), t);
         return NULL;
       }
     default:

@@ -25,14 +25,28 @@ cru_plan_options_init (CruPlanOptions *options)
   options->copy_tokenizer = -1;
 }
 
-static void
-problem_free (gpointer data)
+void
+_cru_problem_free (gpointer data)
 {
   CruProblem *p = data;
 
   g_free (p->port);
   g_free (p->message);
   g_free (p);
+}
+
+CruProblem *
+_cru_problem_new (CruSeverity severity, guint node, guint link, const char *port,
+                  const char *message)
+{
+  CruProblem *p = g_new0 (CruProblem, 1);
+
+  p->severity = severity;
+  p->node = node;
+  p->link = link;
+  p->port = g_strdup (port);
+  p->message = g_strdup (message);
+  return p;
 }
 
 void
@@ -58,7 +72,8 @@ plan_new (const CruPlanOptions *options)
   CruPlan *plan = g_new0 (CruPlan, 1);
 
   plan->ref_count = 1;
-  plan->problems = g_ptr_array_new_with_free_func (problem_free);
+  plan->problems = g_ptr_array_new_with_free_func (_cru_problem_free);
+  plan->run_warnings = g_ptr_array_new_with_free_func (_cru_problem_free);
   if (options)
     plan->options = *options;
   else
@@ -115,6 +130,11 @@ cru_plan_unref (CruPlan *plan)
   g_free (plan->mergekit_yaml);
   g_free (plan->mergekit_error);
   g_free (plan->card_methods);
+  g_clear_pointer (&plan->moe, cru_moe_config_free);
+  g_free (plan->moe_title);
+  g_clear_pointer (&plan->moe_models, g_ptr_array_unref);
+  cru_moe_cost_clear (&plan->moe_cost);
+  g_ptr_array_unref (plan->run_warnings);
   g_free (plan);
 }
 
@@ -124,19 +144,29 @@ cru_plan_is_runnable (CruPlan *plan)
   for (guint i = 0; i < plan->problems->len; i++)
     if (((CruProblem *) g_ptr_array_index (plan->problems, i))->severity == CRU_SEVERITY_ERROR)
       return FALSE;
-  return plan->n_tasks > 0;
+  return plan->n_tasks > 0 || plan->moe != NULL;
 }
 
 GPtrArray *cru_plan_get_problems (CruPlan *plan) { return plan->problems; }
 const CruEstimate *cru_plan_get_estimate (CruPlan *plan) { return &plan->estimate; }
 const char *cru_plan_get_output_dir (CruPlan *plan) { return plan->out_dir; }
 CruDType cru_plan_get_output_dtype (CruPlan *plan) { return plan->out_dtype; }
-guint cru_plan_get_n_tensors (CruPlan *plan) { return plan->n_tasks; }
+GPtrArray *cru_plan_get_run_warnings (CruPlan *plan) { return plan->run_warnings; }
+
+guint
+cru_plan_get_n_tensors (CruPlan *plan)
+{
+  if (plan->moe)
+    return plan->moe_cost.tensors->len;
+  return plan->n_tasks;
+}
 
 const char *
 cru_plan_get_tensor_name (CruPlan *plan, guint index)
 {
-  g_return_val_if_fail (index < plan->n_tasks, NULL);
+  g_return_val_if_fail (index < cru_plan_get_n_tensors (plan), NULL);
+  if (plan->moe)
+    return ((CruMoeTensor *) g_ptr_array_index (plan->moe_cost.tensors, index))->name;
   return plan->tasks[index].name;
 }
 
@@ -182,8 +212,8 @@ edit_distance (const char *a, const char *b)
   return row[lb];
 }
 
-static void
-unknown_param (CruCompiler *c, guint node, guint link, const char *title, const char *name,
+void
+_cru_plan_unknown_param (CruCompiler *c, guint node, guint link, const char *title, const char *name,
                const char *const *known, guint n_known, const char *what)
 {
   const char *best = NULL;
@@ -246,7 +276,8 @@ check_params (CruCompiler *c, const CruMethod *method, guint node, guint link,
 
       if (p < 0)
         {
-          unknown_param (c, node, link, title, key, known, method->n_params, method->name);
+          _cru_plan_unknown_param (c, node, link, title, key, known, method->n_params,
+                                   method->name);
           continue;
         }
       rc.spec = &method->params[p];
@@ -343,7 +374,7 @@ check_node (CruCompiler *c, const CruNode *n)
           g_hash_table_iter_init (&iter, n->params);
           while (g_hash_table_iter_next (&iter, &key, NULL))
             if (!g_strv_contains (output_params, key))
-              unknown_param (c, n->id, 0, title, key, output_params,
+              _cru_plan_unknown_param (c, n->id, 0, title, key, output_params,
                              g_strv_length ((char **) output_params), _("the output"));
         }
       break;
@@ -653,8 +684,8 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
   g_autoptr(GPtrArray) nodes = cru_graph_list_nodes (graph);
   g_autoptr(GHashTable) reachable = g_hash_table_new (NULL, NULL);
   g_autoptr(GError) error = NULL;
-  guint out_node = 0, n_outputs = 0;
-  CruStream *out;
+  guint out_node = 0, n_outputs = 0, moe_node;
+  CruStream *out = NULL;
   const char *s;
   double d;
 
@@ -701,10 +732,15 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
         }
     }
 
-  out = _cru_compile_stream (&c, out_node);
+  /* A mixture of experts is built from whole models, not streamed like a merge. */
+  moe_node = _cru_plan_moe_node (graph, out_node);
+  if (moe_node)
+    _cru_plan_moe_check (&c, moe_node, out_node);
+  else
+    out = _cru_compile_stream (&c, out_node);
 
-  /* Architecture families must agree. */
-  for (guint i = 1; i < plan->models->len; i++)
+  /* Architecture families must agree (a MoE checks its inputs against its base). */
+  for (guint i = 1; !moe_node && i < plan->models->len; i++)
     {
       CruModel *a = g_ptr_array_index (plan->models, 0);
       CruModel *b = g_ptr_array_index (plan->models, i);
@@ -755,6 +791,8 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
     }
   if (plan->out_dtype == CRU_DTYPE_INVALID && out && out->config)
     plan->out_dtype = cru_model_get_dtype (out->config);
+  if (plan->out_dtype == CRU_DTYPE_INVALID && plan->moe)
+    plan->out_dtype = cru_model_get_dtype (plan->config_source);
   if (plan->out_dtype != CRU_DTYPE_F32 && plan->out_dtype != CRU_DTYPE_F16
       && plan->out_dtype != CRU_DTYPE_BF16)
     plan->out_dtype = CRU_DTYPE_F32;
@@ -773,9 +811,14 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
   s = output_string (graph, out_node, "chat_template");
   plan->chat_template = g_strdup (s);
 
-  _cru_plan_choose_device (&c, graph, out_node);
+  if (moe_node)
+    _cru_plan_moe_device (&c, out_node);
+  else
+    _cru_plan_choose_device (&c, graph, out_node);
 
-  if (out)
+  if (moe_node)
+    _cru_plan_moe_finish (&c);
+  else if (out)
     {
       plan->config_source = out->config;
       plan->n_layers = out->n_layers;
@@ -795,7 +838,10 @@ compile (CruPlan *plan, CruGraph *graph, const CruPlanOptions *options,
         plan->mergekit_error = g_strdup (error ? error->message : "");
     }
   _cru_plan_place (plan, graph);
-  _cru_plan_estimate (plan);
+  if (moe_node)
+    _cru_plan_estimate_moe (plan);
+  else
+    _cru_plan_estimate (plan);
   if (plan->out_dir)
     {
       if (check_output_dir (&c, out_node)

@@ -87,13 +87,17 @@ const char        *cru_plan_get_tensor_name (CruPlan *plan, guint index);
 /* After a run: a stats-pass node's per-model weights (SDM-W W_i), n_inputs doubles; NULL
  * before the run or for other nodes. */
 const double      *cru_plan_get_node_weights (CruPlan *plan, guint node, guint *n_weights);
+/* After a run: what it found that the user should know, as CruProblem* (severity WARNING,
+ * attached to a node) — e.g. a mixture of experts whose prompts are too similar to route
+ * by. Empty before a run; replaced by each run. Owned by the plan. */
+GPtrArray         *cru_plan_get_run_warnings (CruPlan *plan);
 
 /* The device that runs the merge in words ("NVIDIA H200, 143.8 GB"), or why it is the CPU
  * ("CPU (chosen)", "CUDA: no device found — running on CPU"). */
 const char        *cru_plan_get_device_note (CruPlan *plan);
 
 /* Stable machine-readable form (crucible-cli plan --json): {"runnable", "problems": [...],
- * "estimate": {...}, "output": {...}, "tensors": n, ...}. */
+ * "estimate": {...}, "output": {...}, "tensors": n, "moe": {...} or null, ...}. */
 JsonNode          *cru_plan_to_json       (CruPlan *plan);
 /* Human-readable report (crucible-cli plan). */
 char              *cru_plan_to_text       (CruPlan *plan);
