@@ -309,8 +309,12 @@ cru_evaluate_dialog_set_text_path (CruEvaluateDialog *self, const char *path)
   self->text_path = g_strdup (path);
   if (path != NULL)
     {
-      g_free (last_text_path);
-      last_text_path = g_strdup (path);
+      /* @path may be last_text_path itself (a new dialog starts from it). */
+      if (path != last_text_path)
+        {
+          g_free (last_text_path);
+          last_text_path = g_strdup (path);
+        }
       shown = g_filename_display_name (path);
     }
   adw_action_row_set_subtitle (self->text_row, shown ? shown : _("Not chosen yet"));

@@ -30,12 +30,26 @@ dup_member (JsonObject *o, const char *name)
   return g_strdup (json_object_get_string_member (o, name));
 }
 
+static void
+golden_case_free (gpointer p)
+{
+  GoldenCase *c = p;
+
+  g_free (c->name);
+  g_free (c->config);
+  g_free (c->source);
+  g_free (c->check);
+  g_free (c->expected);
+  g_free (c->error);
+  g_free (c);
+}
+
 GPtrArray *
 golden_load_cases (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *path = g_build_filename (golden_dir (), "cases.json", NULL);
-  GPtrArray *cases = g_ptr_array_new ();
+  GPtrArray *cases = g_ptr_array_new_with_free_func (golden_case_free);
 
   manifest = json_parser_new ();
   if (!json_parser_load_from_file (manifest, path, &error))
