@@ -16,6 +16,7 @@ typedef struct {
   gint64          last_us;
   CruRunPhase     phase;
   guint64         bytes_total;
+  CruMoeStatus    last;          /* the build's latest numbers (tensor: NULL) */
 } MoeRun;
 
 static void
@@ -24,8 +25,16 @@ report (MoeRun *r, CruRunPhase phase, const CruMoeStatus *st, gboolean force)
   CruProgress p = { 0 };
   gint64 now = g_get_monotonic_time ();
   double elapsed = (now - r->start_us) / 1e6;
-  guint64 done = st ? MIN (st->bytes_read + st->bytes_written, r->bytes_total) : 0;
+  guint64 done;
 
+  if (st)
+    {
+      r->last = *st;
+      r->last.tensor = NULL;
+    }
+  else
+    st = &r->last;
+  done = MIN (st->bytes_read + st->bytes_written, r->bytes_total);
   if (r->progress == NULL)
     return;
   if (phase != r->phase)
@@ -38,9 +47,9 @@ report (MoeRun *r, CruRunPhase phase, const CruMoeStatus *st, gboolean force)
   p.bytes_done = phase == CRU_RUN_PHASE_DONE ? r->bytes_total : done;
   p.bytes_total = r->bytes_total;
   p.tensors_total = cru_plan_get_n_tensors (r->plan);
-  p.tensors_done = phase == CRU_RUN_PHASE_DONE ? p.tensors_total : st ? st->tensors_done : 0;
+  p.tensors_done = phase == CRU_RUN_PHASE_DONE ? p.tensors_total : st->tensors_done;
   p.node = r->plan->moe_node;
-  p.tensor = st ? st->tensor : NULL;
+  p.tensor = st->tensor;
   p.elapsed_seconds = elapsed;
   p.eta_seconds = (p.bytes_done > 0 && elapsed > 0.2 && p.bytes_done < r->bytes_total)
                     ? elapsed * (double) (r->bytes_total - p.bytes_done) / (double) p.bytes_done
