@@ -4,6 +4,8 @@
  */
 #include "cru-method-private.h"
 
+#include "cru-kernels.h"
+
 static const CruParamSpec linear_params[] = {
   CRU_PARAM_SPEC_WEIGHT,
   { "normalize", N_("Normalize"), N_("Divide by the sum of the weights"),
@@ -20,36 +22,25 @@ static gboolean
 linear_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
 {
   gboolean normalize = _cru_call_param (method, call, "normalize") != 0.0;
-  float *restrict out = call->out;
+  int nm = call->n_models;
+  float *w = g_newa (float, MAX (nm, 1));
   float wsum = 0.0f;
 
-  for (int m = 0; m < call->n_models; m++)
+  for (int m = 0; m < nm; m++)
     {
-      const float *restrict x = call->models[m];
-      float w = (float) _cru_call_model_param (method, call, m, "weight");
-
-      wsum += w;
-      if (m == 0)
-        for (guint64 i = 0; i < call->count; i++)
-          out[i] = w * x[i];
-      else
-        for (guint64 i = 0; i < call->count; i++)
-          out[i] += w * x[i];
+      w[m] = (float) _cru_call_model_param (method, call, m, "weight");
+      wsum += w[m];
     }
-
-  if (normalize)
+  if (normalize && wsum == 0.0f)
     {
-      if (wsum == 0.0f)
-        {
-          g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_PARAM,
-                       _("linear: the weights for tensor %s add up to 0, so they cannot be "
-                         "normalized; change a weight or turn normalize off"),
-                       call->tensor_name);
-          return FALSE;
-        }
-      for (guint64 i = 0; i < call->count; i++)
-        out[i] = out[i] / wsum;
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_PARAM,
+                   _("linear: the weights for tensor %s add up to 0, so they cannot be "
+                     "normalized; change a weight or turn normalize off"),
+                   call->tensor_name);
+      return FALSE;
     }
+  if (nm > 0)
+    cru_kernel_weighted_sum (call->out, call->models, w, nm, call->count, normalize, wsum);
   return TRUE;
 }
 

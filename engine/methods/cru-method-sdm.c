@@ -9,6 +9,7 @@
 #include "cru-method-private.h"
 
 #include "cru-fixed-sum.h"
+#include "cru-kernels.h"
 #include "cru-select.h"
 
 static const char *const normalization_choices[] = { "linear", "square", NULL };
@@ -57,7 +58,7 @@ sdm_workspace_bytes (int n_models, guint64 count)
 static gboolean
 sdm_threshold (const CruMethodCall *call, int m, double k, float *delta, double *p)
 {
-  _cru_sub (call->models[m], call->base, delta, call->count);
+  cru_kernel_sub (delta, call->models[m], call->base, call->count);
   return cru_select_percentile (delta, call->count, k, CRU_SELECT_ABS, TRUE, p);
 }
 
@@ -246,16 +247,9 @@ sdm_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
         double p = thresholds[m];
         if (!has[m] || w == 0.0f)
           continue;
-        for (guint64 i = 0; i < n; i++)
-          {
-            float d = x[i] - b[i];
-            double a = fabs ((double) d);
-            if (a != 0.0 && a >= p)
-              out[i] += w * d;
-          }
+        cru_kernel_sdm_add (out, x, b, n, w, p);
       }
-  for (guint64 i = 0; i < n; i++)
-    out[i] = b[i] + out[i];
+  cru_kernel_add_base (out, b, n);
   return TRUE;
 }
 

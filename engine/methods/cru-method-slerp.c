@@ -4,6 +4,8 @@
  */
 #include "cru-method-private.h"
 
+#include "cru-kernels.h"
+
 /* ---- slerp ---- */
 
 static const CruParamSpec slerp_params[] = {
@@ -27,10 +29,13 @@ slerp_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
   float *restrict out = call->out;
   double t = _cru_call_param (method, call, "t");
   guint64 n = call->count;
-  double n0 = sqrt (_cru_sum_sq (v0, n));
-  double n1 = sqrt (_cru_sum_sq (v1, n));
-  double d = _cru_dot (v0, v1, n);
+  double sums[3], n0, n1, d;
   float s0, s1;
+
+  cru_kernel_sums3 (v0, v1, n, sums);
+  n0 = sqrt (sums[0]);
+  n1 = sqrt (sums[1]);
+  d = sums[2];
 
   /* mergekit normalizes only vectors with norm > 1e-8 */
   d /= (n0 > 1e-8 ? n0 : 1.0) * (n1 > 1e-8 ? n1 : 1.0);
@@ -48,8 +53,7 @@ slerp_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
       s0 = (float) (sin (theta0 - theta_t) / sin_theta0);
       s1 = (float) (sin (theta_t) / sin_theta0);
     }
-  for (guint64 i = 0; i < n; i++)
-    out[i] = s0 * v0[i] + s1 * v1[i];
+  cru_kernel_lerp2 (out, v0, s0, v1, s1, n);
   return TRUE;
 }
 

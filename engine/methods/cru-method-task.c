@@ -9,6 +9,7 @@
 #include "cru-method-private.h"
 
 #include "cru-fixed-sum.h"
+#include "cru-kernels.h"
 #include "cru-rng.h"
 #include "cru-select.h"
 
@@ -118,15 +119,37 @@ della_mask (const CruMethodCall *call, const float *delta, double density, doubl
     }
 }
 
+/* Keeps the @k largest |Δ| (ties: lowest indices), like cru_select_topk_mask. */
+static void
+topk_mask (const float *delta, guint64 n, guint64 k, guint8 *mask)
+{
+  uint32_t key;
+  guint64 take;
+
+  if (k >= n)
+    {
+      memset (mask, 1, n);
+      return;
+    }
+  cru_select_topk_threshold (delta, n, k, CRU_SELECT_ABS, &key, &take);
+  cru_kernel_topk_mask (delta, n, key, take, mask);
+}
+
+/* Fills @mask with the elements of model @m's task vector @delta that are kept, and says in
+ * @scale and @factor how the kept ones are rescaled (cru_kernel_mask_scale applies both, and
+ * the weight, in one pass). */
 static gboolean
 sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Sparsify kind,
-                Rescale rescale, float *restrict delta, guint8 *restrict mask, GError **error)
+                Rescale rescale, const float *restrict delta, guint8 *restrict mask,
+                CruKernelScale *scale, float *factor, GError **error)
 {
   guint64 n = call->count;
   double density = _cru_call_model_param (method, call, m, "density");
   double before = 0.0, after = 0.0;
   CruRng rng;
 
+  *scale = CRU_KERNEL_SCALE_NONE;
+  *factor = 1.0f;
   if (kind == SPARSIFY_NONE || !(density < 1.0))
     return TRUE;
 
@@ -143,7 +166,7 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
                          method->name, density, call->tensor_name, call->numel);
             return FALSE;
           }
-        cru_select_topk_mask (delta, n, k, CRU_SELECT_ABS, mask);
+        topk_mask (delta, n, k, mask);
         break;
       }
     case SPARSIFY_OUTLIERS:
@@ -163,13 +186,9 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
         break;
       }
     case SPARSIFY_RANDOM:
-      {
-        float p = (float) density;
-        cru_rng_init (&rng, call->seed, call->tensor_name, call->model_keys ? call->model_keys[m] : m);
-        for (guint64 i = 0; i < n; i++)
-          mask[i] = cru_rng_uniform1 (&rng, call->offset + i) < p;
-        break;
-      }
+      cru_rng_init (&rng, call->seed, call->tensor_name, call->model_keys ? call->model_keys[m] : m);
+      cru_kernel_random_mask (&rng, call->offset, n, (float) density, mask);
+      break;
     case SPARSIFY_DELLA:
       {
         double epsilon = _cru_call_model_param (method, call, m, "epsilon");
@@ -187,6 +206,7 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
       return TRUE;
     }
 
+  *scale = CRU_KERNEL_SCALE_MASK;
   if (rescale == RESCALE_L1)
     {
       /* in the fixed order every backend uses, so the factor is the same bits on the GPU */
@@ -194,21 +214,16 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
       cru_fixed_sum_l1_masked (delta, mask, n, l1);
       before = l1[0];
       after = l1[1];
-    }
-  for (guint64 i = 0; i < n; i++)
-    delta[i] = mask[i] ? delta[i] : 0.0f;
-
-  if (rescale == RESCALE_L1 && before >= 1e-7 && after >= 1e-7)
-    {
-      float factor = (float) before / (float) after;
-      for (guint64 i = 0; i < n; i++)
-        delta[i] = delta[i] * factor;
+      if (before >= 1e-7 && after >= 1e-7)
+        {
+          *scale = CRU_KERNEL_SCALE_MUL;
+          *factor = (float) before / (float) after;
+        }
     }
   else if (rescale == RESCALE_INVERSE && density > 0.0)
     {
-      float d = (float) density;
-      for (guint64 i = 0; i < n; i++)
-        delta[i] = delta[i] / d;
+      *scale = CRU_KERNEL_SCALE_DIV;
+      *factor = (float) density;
     }
   return TRUE;
 }
@@ -218,7 +233,6 @@ task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify 
                    gboolean consensus, GError **error)
 {
   const float *restrict b = call->base;
-  float *restrict out = call->out;
   int nm = call->n_models;
   guint64 n = call->count;
   gboolean normalize = _cru_call_param (method, call, "normalize") != 0.0;
@@ -226,73 +240,29 @@ task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify 
   Rescale rescale = (Rescale) (int) _cru_call_param (method, call, "rescale");
   guint8 *mask = (guint8 *) ((char *) call->workspace + _cru_workspace_float_bytes (nm, n));
   g_autofree float *w = g_new (float, nm);
+  g_autofree const float **deltas = g_new (const float *, nm);
   float wsum = 0.0f;
 
   for (int m = 0; m < nm; m++)
     {
       float *restrict delta = _cru_workspace_floats (call, m, n);
+      CruKernelScale scale;
+      float factor;
 
       w[m] = (float) _cru_call_model_param (method, call, m, "weight");
       wsum += w[m];
-      _cru_sub (call->models[m], b, delta, n);
-      if (!sparsify_delta (method, call, m, kind, rescale, delta, mask, error))
+      cru_kernel_sub (delta, call->models[m], b, n);
+      if (!sparsify_delta (method, call, m, kind, rescale, delta, mask, &scale, &factor, error))
         return FALSE;
-      for (guint64 i = 0; i < n; i++)
-        delta[i] = delta[i] * w[m];
+      cru_kernel_mask_scale (delta, mask, n, scale, factor, w[m]);
+      deltas[m] = delta;
     }
 
   if (consensus)
-    {
-      for (guint64 i = 0; i < n; i++)
-        {
-          float total = 0.0f, mixed = 0.0f, divisor = 0.0f;
-          float sign;
-          for (int m = 0; m < nm; m++)
-            total += _cru_workspace_floats (call, m, n)[i];
-          sign = total >= 0.0f ? 1.0f : -1.0f;
-          for (int m = 0; m < nm; m++)
-            {
-              float d = _cru_workspace_floats (call, m, n)[i];
-              float s = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
-              if (s == sign)
-                {
-                  mixed += d;
-                  divisor += w[m];
-                }
-            }
-          if (divisor == 0.0f)
-            divisor = 1.0f;
-          if (normalize)
-            mixed = mixed / divisor;
-          if (lambda != 1.0f)
-            mixed = mixed * lambda;
-          out[i] = b[i] + mixed;
-        }
-      return TRUE;
-    }
-
-  {
-    float divisor = fabsf (wsum) < 1e-8f ? 1.0f : wsum;
-    const float *restrict d0 = _cru_workspace_floats (call, 0, n);
-
-    for (guint64 i = 0; i < n; i++)
-      out[i] = d0[i];
-    for (int m = 1; m < nm; m++)
-      {
-        const float *restrict d = _cru_workspace_floats (call, m, n);
-        for (guint64 i = 0; i < n; i++)
-          out[i] += d[i];
-      }
-    for (guint64 i = 0; i < n; i++)
-      {
-        float mixed = out[i];
-        if (normalize)
-          mixed = mixed / divisor;
-        if (lambda != 1.0f)
-          mixed = mixed * lambda;
-        out[i] = b[i] + mixed;
-      }
-  }
+    cru_kernel_consensus (call->out, b, deltas, w, nm, n, normalize, lambda);
+  else
+    cru_kernel_sum_deltas (call->out, b, deltas, nm, n, normalize,
+                           fabsf (wsum) < 1e-8f ? 1.0f : wsum, lambda);
   return TRUE;
 }
 

@@ -37,9 +37,9 @@ cru_select_count (const float *v, guint64 n, CruSelectOrder order, gboolean skip
   return count;
 }
 
-uint32_t
-cru_select_kth_key (const float *v, guint64 n, guint64 k, CruSelectOrder order,
-                    gboolean skip_zeros)
+/* Three histogram passes of 11 + 11 + 10 bits: small buffers, and counts beyond 32 bits. */
+static uint32_t
+kth_key_small (const float *v, guint64 n, guint64 k, CruSelectOrder order, gboolean skip_zeros)
 {
   static const int shifts[3] = { 21, 10, 0 };
   static const int widths[3] = { 11, 11, 10 };
@@ -72,6 +72,78 @@ cru_select_kth_key (const float *v, guint64 n, guint64 k, CruSelectOrder order,
       prefix_mask |= digit_mask << shift;
     }
   return prefix;
+}
+
+/* The digit (0 … 65535) holding the @k-th smallest count of @hist; @k becomes the rank
+ * inside it. */
+static uint32_t
+find_digit (const guint32 *hist, guint64 *k)
+{
+  uint32_t d;
+
+  for (d = 0; d < 65535; d++)
+    {
+      if (*k < hist[d])
+        break;
+      *k -= hist[d];
+    }
+  return d;
+}
+
+/* Two passes of 16 bits: the high half of every key, then the low half of the keys whose
+ * high half is the chosen one. A third fewer passes over the data than kth_key_small, no
+ * branch per element; the 256 KB histogram stays in L2. */
+static uint32_t
+kth_key_large (const float *v, guint64 n, guint64 k, CruSelectOrder order)
+{
+  g_autofree guint32 *hist = g_new0 (guint32, 65536);
+  uint32_t hi, lo;
+
+  if (order == CRU_SELECT_ABS)
+    for (guint64 i = 0; i < n; i++)
+      hist[cru_select_key (v[i], CRU_SELECT_ABS) >> 16]++;
+  else
+    for (guint64 i = 0; i < n; i++)
+      hist[cru_select_key (v[i], CRU_SELECT_SIGNED) >> 16]++;
+  hi = find_digit (hist, &k);
+
+  memset (hist, 0, 65536 * sizeof (guint32));
+  for (guint64 i = 0; i < n; i++)
+    {
+      uint32_t key = cru_select_key (v[i], order);
+      hist[(key >> 16) == hi ? key & 0xffffu : 65535] += (key >> 16) == hi;
+    }
+  lo = find_digit (hist, &k);
+  return (hi << 16) | lo;
+}
+
+/* Skipping zeros: ±0 sort first by magnitude, and between the negative and the positive
+ * values in signed order, so the k-th non-zero element is the (k + zeros)-th of all — or,
+ * among the negatives, the k-th. */
+static guint64
+rank_with_zeros (const float *v, guint64 n, guint64 k, CruSelectOrder order)
+{
+  guint64 zeros = 0, negatives = 0;
+
+  for (guint64 i = 0; i < n; i++)
+    {
+      zeros += v[i] == 0.0f;
+      negatives += v[i] < 0.0f;
+    }
+  if (order == CRU_SELECT_SIGNED && k < negatives)
+    return k;
+  return k + zeros;
+}
+
+uint32_t
+cru_select_kth_key (const float *v, guint64 n, guint64 k, CruSelectOrder order,
+                    gboolean skip_zeros)
+{
+  if (n < (1u << 16) || n > G_MAXUINT32)
+    return kth_key_small (v, n, k, order, skip_zeros);
+  if (skip_zeros)
+    k = rank_with_zeros (v, n, k, order);
+  return kth_key_large (v, n, k, order);
 }
 
 float

@@ -1,0 +1,354 @@
+/* cru-kernels-simd.c — AVX2 kernels of cru-kernels.h
+ *
+ * Only "avx2" is enabled for these functions, not "fma": with FMA available the compiler
+ * could fuse a multiply and an add (one rounding instead of two) and the results would
+ * differ from the scalar reference. Each kernel handles blocks of 8 and hands the rest to
+ * its scalar twin.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-kernels-private.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CRU_X86 1
+#endif
+
+gboolean
+_cru_kernels_simd_supported (void)
+{
+#ifdef CRU_X86
+  static int supported = -1;
+
+  if (supported < 0)
+    {
+      __builtin_cpu_init ();
+      supported = __builtin_cpu_supports ("avx2");
+    }
+  return supported;
+#else
+  return FALSE;
+#endif
+}
+
+#ifdef CRU_X86
+
+#define CRU_SIMD_TARGET __attribute__ ((target ("avx2")))
+
+CRU_SIMD_TARGET void
+_cru_weighted_sum_simd (float *restrict out, const float *const *x, const float *w,
+                        int n_models, guint64 n, gboolean divide, float divisor)
+{
+  const __m256 vdiv = _mm256_set1_ps (divisor);
+  const __m256 w0 = _mm256_set1_ps (w[0]);
+  guint64 i = 0;
+
+  if (n_models == 2)
+    {
+      const __m256 w1 = _mm256_set1_ps (w[1]);
+      const float *restrict x0 = x[0], *restrict x1 = x[1];
+
+      for (; i + 8 <= n; i += 8)
+        {
+          __m256 acc = _mm256_mul_ps (w0, _mm256_loadu_ps (x0 + i));
+          acc = _mm256_add_ps (acc, _mm256_mul_ps (w1, _mm256_loadu_ps (x1 + i)));
+          if (divide)
+            acc = _mm256_div_ps (acc, vdiv);
+          _mm256_storeu_ps (out + i, acc);
+        }
+    }
+  else
+    for (; i + 8 <= n; i += 8)
+      {
+        __m256 acc = _mm256_mul_ps (w0, _mm256_loadu_ps (x[0] + i));
+        for (int m = 1; m < n_models; m++)
+          acc = _mm256_add_ps (acc, _mm256_mul_ps (_mm256_set1_ps (w[m]),
+                                                   _mm256_loadu_ps (x[m] + i)));
+        if (divide)
+          acc = _mm256_div_ps (acc, vdiv);
+        _mm256_storeu_ps (out + i, acc);
+      }
+  _cru_weighted_sum_scalar (out, x, w, n_models, i, n, divide, divisor);
+}
+
+CRU_SIMD_TARGET void
+_cru_lerp2_simd (float *restrict out, const float *restrict a, float sa,
+                 const float *restrict b, float sb, guint64 n)
+{
+  const __m256 va = _mm256_set1_ps (sa), vb = _mm256_set1_ps (sb);
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (out + i, _mm256_add_ps (_mm256_mul_ps (va, _mm256_loadu_ps (a + i)),
+                                              _mm256_mul_ps (vb, _mm256_loadu_ps (b + i))));
+  _cru_lerp2_scalar (out, a, sa, b, sb, i, n);
+}
+
+CRU_SIMD_TARGET void
+_cru_sub_simd (float *restrict out, const float *restrict a, const float *restrict b,
+               guint64 n)
+{
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (out + i, _mm256_sub_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i)));
+  _cru_sub_scalar (out, a, b, i, n);
+}
+
+CRU_SIMD_TARGET void
+_cru_add_base_simd (float *restrict out, const float *restrict base, guint64 n)
+{
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (out + i, _mm256_add_ps (_mm256_loadu_ps (base + i), _mm256_loadu_ps (out + i)));
+  _cru_add_base_scalar (out, base, i, n);
+}
+
+CRU_SIMD_TARGET void
+_cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
+                     guint8 *restrict mask)
+{
+  const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
+  const __m256i vt = _mm256_set1_epi32 ((int) key_t);
+  const __m128i one = _mm_set1_epi8 (1);
+  guint64 i = 0;
+
+  /* |v| keys are below 2^31, so signed comparisons order them. */
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256i key = _mm256_and_si256 (_mm256_loadu_si256 ((const __m256i *) (v + i)), abs_mask);
+      __m256i gt = _mm256_cmpgt_epi32 (key, vt);
+      __m256i eq = _mm256_cmpeq_epi32 (key, vt);
+      __m128i p16, p8;
+
+      if (!_mm256_testz_si256 (eq, eq))
+        {
+          /* Elements equal to the threshold: the first ones by index are kept. */
+          take = _cru_topk_mask_scalar (v, i, i + 8, key_t, take, mask);
+          continue;
+        }
+      p16 = _mm_packs_epi32 (_mm256_castsi256_si128 (gt), _mm256_extracti128_si256 (gt, 1));
+      p8 = _mm_and_si128 (_mm_packs_epi16 (p16, p16), one);
+      _mm_storel_epi64 ((__m128i *) (mask + i), p8);
+    }
+  _cru_topk_mask_scalar (v, i, n, key_t, take, mask);
+}
+
+CRU_SIMD_TARGET void
+_cru_mask_scale_simd (float *restrict delta, const guint8 *restrict mask, guint64 n,
+                      CruKernelScale scale, float factor, float w)
+{
+  const __m256 vw = _mm256_set1_ps (w), vf = _mm256_set1_ps (factor);
+  const __m256i zero = _mm256_setzero_si256 ();
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 v = _mm256_loadu_ps (delta + i);
+      if (scale != CRU_KERNEL_SCALE_NONE)
+        {
+          __m256i m = _mm256_cvtepu8_epi32 (_mm_loadl_epi64 ((const __m128i *) (mask + i)));
+          __m256 dropped = _mm256_castsi256_ps (_mm256_cmpeq_epi32 (m, zero));
+          v = _mm256_andnot_ps (dropped, v);   /* +0.0 where dropped */
+          if (scale == CRU_KERNEL_SCALE_MUL)
+            v = _mm256_mul_ps (v, vf);
+          else if (scale == CRU_KERNEL_SCALE_DIV)
+            v = _mm256_div_ps (v, vf);
+        }
+      _mm256_storeu_ps (delta + i, _mm256_mul_ps (v, vw));
+    }
+  _cru_mask_scale_scalar (delta, mask, i, n, scale, factor, w);
+}
+
+/* Adding +0.0 where the scalar code adds nothing leaves the sums unchanged: they start at
+ * +0.0 and only a sum of two −0.0 is −0.0 in round-to-nearest, so they are never −0.0. */
+CRU_SIMD_TARGET void
+_cru_consensus_simd (float *restrict out, const float *restrict base,
+                     const float *const *deltas, const float *w, int n_models, guint64 n,
+                     gboolean normalize, float lambda)
+{
+  const __m256 zero = _mm256_setzero_ps (), one = _mm256_set1_ps (1.0f);
+  const __m256 vlambda = _mm256_set1_ps (lambda);
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 total = zero, mixed = zero, divisor = zero, positive;
+
+      for (int m = 0; m < n_models; m++)
+        total = _mm256_add_ps (total, _mm256_loadu_ps (deltas[m] + i));
+      positive = _mm256_cmp_ps (total, zero, _CMP_GE_OQ);   /* NaN: negative, as in C */
+      for (int m = 0; m < n_models; m++)
+        {
+          __m256 d = _mm256_loadu_ps (deltas[m] + i);
+          __m256 agree = _mm256_blendv_ps (_mm256_cmp_ps (d, zero, _CMP_LT_OQ),
+                                           _mm256_cmp_ps (d, zero, _CMP_GT_OQ), positive);
+          mixed = _mm256_add_ps (mixed, _mm256_and_ps (agree, d));
+          divisor = _mm256_add_ps (divisor, _mm256_and_ps (agree, _mm256_set1_ps (w[m])));
+        }
+      divisor = _mm256_blendv_ps (divisor, one, _mm256_cmp_ps (divisor, zero, _CMP_EQ_OQ));
+      if (normalize)
+        mixed = _mm256_div_ps (mixed, divisor);
+      if (lambda != 1.0f)
+        mixed = _mm256_mul_ps (mixed, vlambda);
+      _mm256_storeu_ps (out + i, _mm256_add_ps (_mm256_loadu_ps (base + i), mixed));
+    }
+  _cru_consensus_scalar (out, base, deltas, w, n_models, i, n, normalize, lambda);
+}
+
+CRU_SIMD_TARGET void
+_cru_sum_deltas_simd (float *restrict out, const float *restrict base,
+                      const float *const *deltas, int n_models, guint64 n, gboolean normalize,
+                      float divisor, float lambda)
+{
+  const __m256 vdiv = _mm256_set1_ps (divisor), vlambda = _mm256_set1_ps (lambda);
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 mixed = _mm256_loadu_ps (deltas[0] + i);
+      for (int m = 1; m < n_models; m++)
+        mixed = _mm256_add_ps (mixed, _mm256_loadu_ps (deltas[m] + i));
+      if (normalize)
+        mixed = _mm256_div_ps (mixed, vdiv);
+      if (lambda != 1.0f)
+        mixed = _mm256_mul_ps (mixed, vlambda);
+      _mm256_storeu_ps (out + i, _mm256_add_ps (_mm256_loadu_ps (base + i), mixed));
+    }
+  _cru_sum_deltas_scalar (out, base, deltas, n_models, i, n, normalize, divisor, lambda);
+}
+
+/* Adding +0.0 where the scalar code adds nothing: out starts at +0.0 (see consensus). */
+CRU_SIMD_TARGET void
+_cru_sdm_add_simd (float *restrict out, const float *restrict x, const float *restrict base,
+                   guint64 n, float w, float p_up)
+{
+  const __m256 vw = _mm256_set1_ps (w), vp = _mm256_set1_ps (p_up), zero = _mm256_setzero_ps ();
+  const __m256 abs_mask = _mm256_castsi256_ps (_mm256_set1_epi32 (0x7fffffff));
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+      __m256 a = _mm256_and_ps (d, abs_mask);
+      __m256 keep = _mm256_and_ps (_mm256_cmp_ps (a, zero, _CMP_NEQ_OQ),
+                                   _mm256_cmp_ps (a, vp, _CMP_GE_OQ));
+      __m256 add = _mm256_and_ps (keep, _mm256_mul_ps (vw, d));
+      _mm256_storeu_ps (out + i, _mm256_add_ps (_mm256_loadu_ps (out + i), add));
+    }
+  _cru_sdm_add_scalar (out, x, base, i, n, w, (double) p_up);
+}
+
+/* Low and high halves of the 32 × 32-bit products a[j] · m, in eight lanes. */
+static inline CRU_SIMD_TARGET void
+mulhilo8 (__m256i a, __m256i m, __m256i *lo, __m256i *hi)
+{
+  __m256i even = _mm256_mul_epu32 (a, m);
+  __m256i odd = _mm256_mul_epu32 (_mm256_srli_epi64 (a, 32), m);
+
+  *lo = _mm256_blend_epi32 (even, _mm256_slli_epi64 (odd, 32), 0xaa);
+  *hi = _mm256_blend_epi32 (_mm256_srli_epi64 (even, 32), odd, 0xaa);
+}
+
+/* Eight Philox-4x32-10 blocks at once (cru-rng.c), 32 elements per step. */
+CRU_SIMD_TARGET void
+_cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
+                       guint8 *restrict mask)
+{
+  const __m256i m0 = _mm256_set1_epi32 ((int) 0xD2511F53u);
+  const __m256i m1 = _mm256_set1_epi32 ((int) 0xCD9E8D57u);
+  const __m256 scale = _mm256_set1_ps (1.0f / 16777216.0f), vp = _mm256_set1_ps (p);
+  guint64 i = 0;
+
+  /* up to the first element of a block */
+  if (first % 4 != 0)
+    {
+      i = MIN (n, 4 - first % 4);
+      _cru_random_mask_scalar (rng, first, 0, i, p, mask);
+    }
+  for (; i + 32 <= n; i += 32)
+    {
+      guint64 b = (first + i) / 4;
+      __m256i c0 = _mm256_setr_epi32 ((int) (b), (int) (b + 1), (int) (b + 2), (int) (b + 3),
+                                      (int) (b + 4), (int) (b + 5), (int) (b + 6), (int) (b + 7));
+      __m256i c1 = _mm256_setr_epi32 ((int) (b >> 32), (int) ((b + 1) >> 32),
+                                      (int) ((b + 2) >> 32), (int) ((b + 3) >> 32),
+                                      (int) ((b + 4) >> 32), (int) ((b + 5) >> 32),
+                                      (int) ((b + 6) >> 32), (int) ((b + 7) >> 32));
+      __m256i c2 = _mm256_set1_epi32 ((int) rng->name_hash);
+      __m256i c3 = _mm256_set1_epi32 ((int) rng->model_key);
+      uint32_t k0 = rng->key[0], k1 = rng->key[1];
+      int bits[4];
+
+      for (int r = 0; r < 10; r++)
+        {
+          __m256i lo0, hi0, lo1, hi1, n0, n2;
+
+          if (r > 0)
+            {
+              k0 += 0x9E3779B9u;
+              k1 += 0xBB67AE85u;
+            }
+          mulhilo8 (c0, m0, &lo0, &hi0);
+          mulhilo8 (c2, m1, &lo1, &hi1);
+          n0 = _mm256_xor_si256 (_mm256_xor_si256 (hi1, c1), _mm256_set1_epi32 ((int) k0));
+          n2 = _mm256_xor_si256 (_mm256_xor_si256 (hi0, c3), _mm256_set1_epi32 ((int) k1));
+          c0 = n0;
+          c1 = lo1;
+          c2 = n2;
+          c3 = lo0;
+        }
+      {
+        __m256i words[4] = { c0, c1, c2, c3 };
+        for (int w = 0; w < 4; w++)
+          {
+            __m256 u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (words[w], 8)), scale);
+            bits[w] = _mm256_movemask_ps (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
+          }
+      }
+      /* element 4j + w is bit j of word w's comparison */
+      for (int j = 0; j < 8; j++)
+        for (int w = 0; w < 4; w++)
+          mask[i + 4 * j + w] = (bits[w] >> j) & 1;
+    }
+  _cru_random_mask_scalar (rng, first, i, n, p, mask);
+}
+
+#else /* no x86: never called, _cru_kernels_simd_supported () is FALSE */
+
+void _cru_sdm_add_simd (float *restrict out, const float *restrict x,
+                        const float *restrict base, guint64 n, float w, float p_up)
+{ g_assert_not_reached (); }
+
+void _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
+                            guint8 *restrict mask)
+{ g_assert_not_reached (); }
+
+void _cru_weighted_sum_simd (float *restrict out, const float *const *x, const float *w,
+                             int n_models, guint64 n, gboolean divide, float divisor)
+{ g_assert_not_reached (); }
+void _cru_lerp2_simd (float *restrict out, const float *restrict a, float sa,
+                      const float *restrict b, float sb, guint64 n)
+{ g_assert_not_reached (); }
+void _cru_sub_simd (float *restrict out, const float *restrict a, const float *restrict b,
+                    guint64 n)
+{ g_assert_not_reached (); }
+void _cru_add_base_simd (float *restrict out, const float *restrict base, guint64 n)
+{ g_assert_not_reached (); }
+void _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
+                          guint8 *restrict mask)
+{ g_assert_not_reached (); }
+void _cru_mask_scale_simd (float *restrict delta, const guint8 *restrict mask, guint64 n,
+                           CruKernelScale scale, float factor, float w)
+{ g_assert_not_reached (); }
+void _cru_consensus_simd (float *restrict out, const float *restrict base,
+                          const float *const *deltas, const float *w, int n_models, guint64 n,
+                          gboolean normalize, float lambda)
+{ g_assert_not_reached (); }
+void _cru_sum_deltas_simd (float *restrict out, const float *restrict base,
+                           const float *const *deltas, int n_models, guint64 n,
+                           gboolean normalize, float divisor, float lambda)
+{ g_assert_not_reached (); }
+
+#endif

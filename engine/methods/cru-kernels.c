@@ -1,0 +1,325 @@
+/* cru-kernels.c — scalar reference kernels and the run-time choice of their AVX2 twins
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "cru-kernels.h"
+#include "cru-kernels-private.h"
+
+#include <math.h>
+
+#include "cru-select.h"
+
+static gint simd_state = -1;   /* -1 unknown, 0 off, 1 on */
+
+gboolean
+cru_kernels_simd_available (void)
+{
+  return _cru_kernels_simd_supported ();
+}
+
+void
+cru_kernels_set_simd_enabled (gboolean enabled)
+{
+  g_atomic_int_set (&simd_state, enabled && _cru_kernels_simd_supported () ? 1 : 0);
+}
+
+static inline gboolean
+use_simd (void)
+{
+  gint s = g_atomic_int_get (&simd_state);
+
+  if (G_UNLIKELY (s < 0))
+    {
+      s = _cru_kernels_simd_supported () ? 1 : 0;
+      g_atomic_int_set (&simd_state, s);
+    }
+  return s;
+}
+
+/* ---- scalar references (also the tails of the SIMD kernels) ---- */
+
+void
+_cru_weighted_sum_scalar (float *restrict out, const float *const *x, const float *w,
+                          int n_models, guint64 begin, guint64 n, gboolean divide,
+                          float divisor)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      float acc = w[0] * x[0][i];
+      for (int m = 1; m < n_models; m++)
+        acc = acc + w[m] * x[m][i];
+      out[i] = divide ? acc / divisor : acc;
+    }
+}
+
+void
+_cru_lerp2_scalar (float *restrict out, const float *restrict a, float sa,
+                   const float *restrict b, float sb, guint64 begin, guint64 n)
+{
+  for (guint64 i = begin; i < n; i++)
+    out[i] = sa * a[i] + sb * b[i];
+}
+
+void
+_cru_sub_scalar (float *restrict out, const float *restrict a, const float *restrict b,
+                 guint64 begin, guint64 n)
+{
+  for (guint64 i = begin; i < n; i++)
+    out[i] = a[i] - b[i];
+}
+
+void
+_cru_add_base_scalar (float *restrict out, const float *restrict base, guint64 begin, guint64 n)
+{
+  for (guint64 i = begin; i < n; i++)
+    out[i] = base[i] + out[i];
+}
+
+guint64
+_cru_topk_mask_scalar (const float *restrict v, guint64 begin, guint64 n, uint32_t key_t,
+                       guint64 take, guint8 *restrict mask)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      uint32_t key = cru_select_key (v[i], CRU_SELECT_ABS);
+      guint8 keep = key > key_t;
+      if (key == key_t && take > 0)
+        {
+          keep = 1;
+          take--;
+        }
+      mask[i] = keep;
+    }
+  return take;
+}
+
+void
+_cru_mask_scale_scalar (float *restrict delta, const guint8 *restrict mask, guint64 begin,
+                        guint64 n, CruKernelScale scale, float factor, float w)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      float v = delta[i];
+      if (scale != CRU_KERNEL_SCALE_NONE)
+        {
+          v = mask[i] ? v : 0.0f;
+          if (scale == CRU_KERNEL_SCALE_MUL)
+            v = v * factor;
+          else if (scale == CRU_KERNEL_SCALE_DIV)
+            v = v / factor;
+        }
+      delta[i] = v * w;
+    }
+}
+
+void
+_cru_consensus_scalar (float *restrict out, const float *restrict base,
+                       const float *const *deltas, const float *w, int n_models,
+                       guint64 begin, guint64 n, gboolean normalize, float lambda)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      float total = 0.0f, mixed = 0.0f, divisor = 0.0f;
+      float sign;
+
+      for (int m = 0; m < n_models; m++)
+        total += deltas[m][i];
+      sign = total >= 0.0f ? 1.0f : -1.0f;
+      for (int m = 0; m < n_models; m++)
+        {
+          float d = deltas[m][i];
+          float s = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
+          if (s == sign)
+            {
+              mixed += d;
+              divisor += w[m];
+            }
+        }
+      if (divisor == 0.0f)
+        divisor = 1.0f;
+      if (normalize)
+        mixed = mixed / divisor;
+      if (lambda != 1.0f)
+        mixed = mixed * lambda;
+      out[i] = base[i] + mixed;
+    }
+}
+
+void
+_cru_sum_deltas_scalar (float *restrict out, const float *restrict base,
+                        const float *const *deltas, int n_models, guint64 begin, guint64 n,
+                        gboolean normalize, float divisor, float lambda)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      float mixed = deltas[0][i];
+      for (int m = 1; m < n_models; m++)
+        mixed = mixed + deltas[m][i];
+      if (normalize)
+        mixed = mixed / divisor;
+      if (lambda != 1.0f)
+        mixed = mixed * lambda;
+      out[i] = base[i] + mixed;
+    }
+}
+
+void
+_cru_sdm_add_scalar (float *restrict out, const float *restrict x, const float *restrict base,
+                     guint64 begin, guint64 n, float w, double p)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      float d = x[i] - base[i];
+      double a = fabs ((double) d);
+      if (a != 0.0 && a >= p)
+        out[i] += w * d;
+    }
+}
+
+void
+_cru_random_mask_scalar (const CruRng *rng, guint64 first, guint64 begin, guint64 n, float p,
+                         guint8 *restrict mask)
+{
+  guint64 i = begin;
+
+  while (i < n)
+    {
+      guint64 index = first + i, block = index / 4;
+      uint32_t ctr[4] = { (uint32_t) block, (uint32_t) (block >> 32), rng->name_hash,
+                          rng->model_key };
+      uint32_t x[4];
+
+      cru_philox4x32_10 (ctr, rng->key, x);
+      for (guint w = index % 4; w < 4 && i < n; w++, i++)
+        mask[i] = (float) (x[w] >> 8) * (1.0f / 16777216.0f) < p;
+    }
+}
+
+/* ---- public entry points ---- */
+
+void
+cru_kernel_weighted_sum (float *restrict out, const float *const *x, const float *w,
+                         int n_models, guint64 n, gboolean divide, float divisor)
+{
+  g_return_if_fail (n_models >= 1);
+  if (use_simd ())
+    _cru_weighted_sum_simd (out, x, w, n_models, n, divide, divisor);
+  else
+    _cru_weighted_sum_scalar (out, x, w, n_models, 0, n, divide, divisor);
+}
+
+void
+cru_kernel_lerp2 (float *restrict out, const float *restrict a, float sa,
+                  const float *restrict b, float sb, guint64 n)
+{
+  if (use_simd ())
+    _cru_lerp2_simd (out, a, sa, b, sb, n);
+  else
+    _cru_lerp2_scalar (out, a, sa, b, sb, 0, n);
+}
+
+void
+cru_kernel_sums3 (const float *restrict a, const float *restrict b, guint64 n, double sums[3])
+{
+  /* Three dependent chains of double additions, interleaved: as fast as one. SIMD cannot
+   * help without reassociating the sums, which would change their rounding. */
+  double aa = 0.0, bb = 0.0, ab = 0.0;
+
+  for (guint64 i = 0; i < n; i++)
+    {
+      double x = a[i], y = b[i];
+      aa += x * x;
+      bb += y * y;
+      ab += x * y;
+    }
+  sums[0] = aa;
+  sums[1] = bb;
+  sums[2] = ab;
+}
+
+void
+cru_kernel_sub (float *restrict out, const float *restrict a, const float *restrict b,
+                guint64 n)
+{
+  if (use_simd ())
+    _cru_sub_simd (out, a, b, n);
+  else
+    _cru_sub_scalar (out, a, b, 0, n);
+}
+
+void
+cru_kernel_add_base (float *restrict out, const float *restrict base, guint64 n)
+{
+  if (use_simd ())
+    _cru_add_base_simd (out, base, n);
+  else
+    _cru_add_base_scalar (out, base, 0, n);
+}
+
+void
+cru_kernel_topk_mask (const float *restrict v, guint64 n, uint32_t key_t, guint64 n_equal_take,
+                      guint8 *restrict mask)
+{
+  if (use_simd ())
+    _cru_topk_mask_simd (v, n, key_t, n_equal_take, mask);
+  else
+    _cru_topk_mask_scalar (v, 0, n, key_t, n_equal_take, mask);
+}
+
+void
+cru_kernel_mask_scale (float *restrict delta, const guint8 *restrict mask, guint64 n,
+                       CruKernelScale scale, float factor, float w)
+{
+  if (use_simd ())
+    _cru_mask_scale_simd (delta, mask, n, scale, factor, w);
+  else
+    _cru_mask_scale_scalar (delta, mask, 0, n, scale, factor, w);
+}
+
+void
+cru_kernel_consensus (float *restrict out, const float *restrict base,
+                      const float *const *deltas, const float *w, int n_models, guint64 n,
+                      gboolean normalize, float lambda)
+{
+  if (use_simd ())
+    _cru_consensus_simd (out, base, deltas, w, n_models, n, normalize, lambda);
+  else
+    _cru_consensus_scalar (out, base, deltas, w, n_models, 0, n, normalize, lambda);
+}
+
+void
+cru_kernel_sum_deltas (float *restrict out, const float *restrict base,
+                       const float *const *deltas, int n_models, guint64 n, gboolean normalize,
+                       float divisor, float lambda)
+{
+  g_return_if_fail (n_models >= 1);
+  if (use_simd ())
+    _cru_sum_deltas_simd (out, base, deltas, n_models, n, normalize, divisor, lambda);
+  else
+    _cru_sum_deltas_scalar (out, base, deltas, n_models, 0, n, normalize, divisor, lambda);
+}
+
+void
+cru_kernel_random_mask (const CruRng *rng, guint64 first, guint64 n, float p,
+                        guint8 *restrict mask)
+{
+  if (use_simd ())
+    _cru_random_mask_simd (rng, first, n, p, mask);
+  else
+    _cru_random_mask_scalar (rng, first, 0, n, p, mask);
+}
+
+void
+cru_kernel_sdm_add (float *restrict out, const float *restrict x, const float *restrict base,
+                    guint64 n, float w, double p)
+{
+  /* For a float a, a ≥ p exactly when a ≥ the smallest float not below p. */
+  float p_up = (float) p;
+
+  if ((double) p_up < p)
+    p_up = nextafterf (p_up, INFINITY);
+  if (use_simd () && !isnan (p))
+    _cru_sdm_add_simd (out, x, base, n, w, p_up);
+  else
+    _cru_sdm_add_scalar (out, x, base, 0, n, w, p);
+}

@@ -1,0 +1,74 @@
+/* cru-kernels.h — the element loops of the merge methods, with AVX2 twins chosen at run time
+ *
+ * Each kernel performs, per element, exactly the operations of the scalar code it replaced,
+ * in the same order and the same precision, so the SIMD path gives the same bits: FMA is
+ * deliberately not used (a fused multiply-add rounds once where the reference rounds twice)
+ * and nothing is reassociated. The methods tests compare both paths bit for bit.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "cru-rng.h"
+
+G_BEGIN_DECLS
+
+/* What cru_kernel_mask_scale does after the mask (DARE/TIES rescaling). */
+typedef enum {
+  CRU_KERNEL_SCALE_NONE,   /* v = d · w              (no mask) */
+  CRU_KERNEL_SCALE_MASK,   /* v = (mask ? d : 0) · w */
+  CRU_KERNEL_SCALE_MUL,    /* v = ((mask ? d : 0) · factor) · w */
+  CRU_KERNEL_SCALE_DIV,    /* v = ((mask ? d : 0) / factor) · w */
+} CruKernelScale;
+
+/* out = x[0]·w[0] + x[1]·w[1] + … (left to right), then / divisor when @divide. */
+void cru_kernel_weighted_sum (float *restrict out, const float *const *x, const float *w,
+                              int n_models, guint64 n, gboolean divide, float divisor);
+/* out = sa·a + sb·b */
+void cru_kernel_lerp2        (float *restrict out, const float *restrict a, float sa,
+                              const float *restrict b, float sb, guint64 n);
+/* sums[0] = Σ a², sums[1] = Σ b², sums[2] = Σ a·b, each in double, element by element in
+ * index order (one pass instead of three). */
+void cru_kernel_sums3        (const float *restrict a, const float *restrict b, guint64 n,
+                              double sums[3]);
+/* out = a − b */
+void cru_kernel_sub          (float *restrict out, const float *restrict a,
+                              const float *restrict b, guint64 n);
+/* out = base + out, in place */
+void cru_kernel_add_base     (float *restrict out, const float *restrict base, guint64 n);
+/* Top-k mask from a threshold (cru_select_topk_threshold): mask[i] = |v| key > key_t, or
+ * == key_t for the first @n_equal_take such elements. */
+void cru_kernel_topk_mask    (const float *restrict v, guint64 n, uint32_t key_t,
+                              guint64 n_equal_take, guint8 *restrict mask);
+/* delta[i] = the @scale rule above, in place. @mask is ignored for SCALE_NONE. */
+void cru_kernel_mask_scale   (float *restrict delta, const guint8 *restrict mask, guint64 n,
+                              CruKernelScale scale, float factor, float w);
+/* TIES sign election over weighted deltas: per element, the sign of Σ d_m; the agreeing
+ * deltas are summed (and divided by the sum of their weights when @normalize, 1 when that
+ * is 0), times @lambda when ≠ 1, added to the base. */
+void cru_kernel_consensus    (float *restrict out, const float *restrict base,
+                              const float *const *deltas, const float *w, int n_models,
+                              guint64 n, gboolean normalize, float lambda);
+/* out = base + ((d_0 + d_1 + …) / divisor when @normalize) · lambda when ≠ 1 */
+void cru_kernel_sum_deltas   (float *restrict out, const float *restrict base,
+                              const float *const *deltas, int n_models, guint64 n,
+                              gboolean normalize, float divisor, float lambda);
+
+/* SDM-W: out[i] += w · (x[i] − base[i]) where that difference d is ≠ 0 and |d| ≥ @p (p in
+ * double, as the threshold is; compared exactly). */
+void cru_kernel_sdm_add       (float *restrict out, const float *restrict x,
+                               const float *restrict base, guint64 n, float w, double p);
+
+/* DARE's mask: mask[i] = (the uniform float of absolute element first + i) < p, exactly as
+ * cru_rng_uniform1 () < p, one Philox block per four elements. */
+void cru_kernel_random_mask  (const CruRng *rng, guint64 first, guint64 n, float p,
+                              guint8 *restrict mask);
+
+/* Whether this CPU has the SIMD kernels (AVX2), and switching them off (tests compare). */
+gboolean cru_kernels_simd_available   (void);
+void     cru_kernels_set_simd_enabled (gboolean enabled);
+
+G_END_DECLS

@@ -1,0 +1,374 @@
+/* test-methods-kernels.c — the SIMD kernels give the same bits as their scalar twins
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "cru-kernels.h"
+#include "cru-select.h"
+
+#define N_MAX 4133   /* not a multiple of 8: every kernel has a scalar tail */
+
+static guint32 rng_state = 12345;
+
+static guint32
+next_u32 (void)
+{
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
+}
+
+/* Mostly small normal values, with zeros of both signs, exact duplicates, denormals,
+ * infinities and NaN mixed in. */
+static void
+fill (float *v, guint64 n, gboolean specials)
+{
+  for (guint64 i = 0; i < n; i++)
+    {
+      guint32 r = next_u32 ();
+      float x = ((float) (r >> 8) / (float) (1u << 24) - 0.5f) * 0.01f;
+
+      switch (specials ? r % 41 : 99)
+        {
+        case 0: x = 0.0f; break;
+        case 1: x = -0.0f; break;
+        case 2: x = 0.00125f; break;
+        case 3: x = -0.00125f; break;
+        case 4: x = 1e-40f; break;
+        case 5: x = INFINITY; break;
+        case 6: x = -INFINITY; break;
+        case 7: x = NAN; break;
+        default: break;
+        }
+      v[i] = x;
+    }
+}
+
+static void
+assert_same_bits (const void *a, const void *b, gsize bytes)
+{
+  if (memcmp (a, b, bytes) != 0)
+    for (gsize i = 0; i < bytes; i++)
+      if (((const guint8 *) a)[i] != ((const guint8 *) b)[i])
+        g_error ("first difference at byte %" G_GSIZE_FORMAT, i);
+}
+
+typedef struct {
+  float  *x[4];
+  float  *base;
+  float  *out_simd, *out_scalar;
+  guint8 *mask;
+} Buffers;
+
+static void
+buffers_init (Buffers *b, gboolean specials)
+{
+  for (int m = 0; m < 4; m++)
+    {
+      b->x[m] = g_new (float, N_MAX);
+      fill (b->x[m], N_MAX, specials);
+    }
+  b->base = g_new (float, N_MAX);
+  fill (b->base, N_MAX, specials);
+  b->out_simd = g_new (float, N_MAX);
+  b->out_scalar = g_new (float, N_MAX);
+  b->mask = g_new (guint8, N_MAX);
+  for (guint64 i = 0; i < N_MAX; i++)
+    b->mask[i] = next_u32 () % 3 != 0;
+}
+
+static void
+buffers_clear (Buffers *b)
+{
+  for (int m = 0; m < 4; m++)
+    g_free (b->x[m]);
+  g_free (b->base);
+  g_free (b->out_simd);
+  g_free (b->out_scalar);
+  g_free (b->mask);
+}
+
+/* Runs @body once with SIMD and once without into the two outputs, for several lengths and
+ * a misaligned start. */
+#define BOTH_PATHS(b, ...)                                                      \
+  do                                                                            \
+    {                                                                           \
+      for (guint64 n = 0; n < N_MAX; n = n < 40 ? n + 1 : n * 3 + 7)             \
+        for (guint64 skew = 0; skew < 2; skew++)                                \
+          {                                                                     \
+            guint64 len = MIN (n, N_MAX - skew);                                \
+            for (int simd = 1; simd >= 0; simd--)                               \
+              {                                                                 \
+                float *out = simd ? (b)->out_simd : (b)->out_scalar;            \
+                cru_kernels_set_simd_enabled (simd);                            \
+                memset (out, 0x5a, N_MAX * sizeof (float));                     \
+                __VA_ARGS__;                                                    \
+              }                                                                 \
+            assert_same_bits ((b)->out_simd, (b)->out_scalar, N_MAX * sizeof (float)); \
+          }                                                                     \
+      cru_kernels_set_simd_enabled (TRUE);                                      \
+    }                                                                           \
+  while (0)
+
+static gboolean
+need_simd (void)
+{
+  if (!cru_kernels_simd_available ())
+    {
+      g_test_skip ("this CPU has no AVX2");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_weighted_sum (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  static const float w[4] = { 0.6f, 0.4f, -0.25f, 1.5f };
+  Buffers b;
+
+  if (!need_simd ())
+    return;
+  buffers_init (&b, specials);
+  for (int nm = 1; nm <= 4; nm++)
+    for (int divide = 0; divide < 2; divide++)
+      {
+        const float *x[4] = { b.x[0], b.x[1], b.x[2], b.x[3] };
+        BOTH_PATHS (&b, {
+          const float *xs[4] = { x[0] + skew, x[1] + skew, x[2] + skew, x[3] + skew };
+          cru_kernel_weighted_sum (out + skew, xs, w, nm, len, divide, 0.7f);
+        });
+      }
+  buffers_clear (&b);
+}
+
+static void
+test_lerp_and_sub (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  Buffers b;
+
+  if (!need_simd ())
+    return;
+  buffers_init (&b, specials);
+  BOTH_PATHS (&b, cru_kernel_lerp2 (out + skew, b.x[0] + skew, 0.3f, b.x[1] + skew, 0.71f, len));
+  BOTH_PATHS (&b, cru_kernel_sub (out + skew, b.x[0] + skew, b.base + skew, len));
+  BOTH_PATHS (&b, {
+    memcpy (out, b.x[1], N_MAX * sizeof (float));
+    cru_kernel_add_base (out + skew, b.base + skew, len);
+  });
+  buffers_clear (&b);
+}
+
+static void
+test_mask_scale (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  Buffers b;
+
+  if (!need_simd ())
+    return;
+  buffers_init (&b, specials);
+  for (int scale = CRU_KERNEL_SCALE_NONE; scale <= CRU_KERNEL_SCALE_DIV; scale++)
+    for (int neg = 0; neg < 2; neg++)
+      BOTH_PATHS (&b, {
+        memcpy (out, b.x[0], N_MAX * sizeof (float));
+        cru_kernel_mask_scale (out + skew, b.mask + skew, len, scale, 1.7f,
+                               neg ? -0.8f : 0.8f);
+      });
+  buffers_clear (&b);
+}
+
+static void
+test_consensus (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  static const float w[4] = { 0.6f, 0.4f, 0.0f, -0.3f };
+  Buffers b;
+
+  if (!need_simd ())
+    return;
+  buffers_init (&b, specials);
+  for (int nm = 1; nm <= 4; nm++)
+    for (int normalize = 0; normalize < 2; normalize++)
+      for (int l = 0; l < 2; l++)
+        {
+          BOTH_PATHS (&b, {
+            const float *d[4] = { b.x[0] + skew, b.x[1] + skew, b.x[2] + skew, b.x[3] + skew };
+            cru_kernel_consensus (out + skew, b.base + skew, d, w, nm, len, normalize,
+                                  l ? 0.9f : 1.0f);
+          });
+          BOTH_PATHS (&b, {
+            const float *d[4] = { b.x[0] + skew, b.x[1] + skew, b.x[2] + skew, b.x[3] + skew };
+            cru_kernel_sum_deltas (out + skew, b.base + skew, d, nm, len, normalize, 1.3f,
+                                   l ? 0.9f : 1.0f);
+          });
+        }
+  buffers_clear (&b);
+}
+
+/* The mask from a threshold equals cru_select_topk_mask, ties included. */
+static void
+test_topk_mask (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  g_autofree float *v = g_new (float, N_MAX);
+  g_autofree guint8 *expected = g_new (guint8, N_MAX);
+  g_autofree guint8 *got = g_new (guint8, N_MAX);
+
+  if (!need_simd ())
+    return;
+  fill (v, N_MAX, specials);
+  for (guint64 i = 0; i < N_MAX; i++)   /* no NaN: selection callers never pass one */
+    if (isnan (v[i]))
+      v[i] = 0.00125f;
+  for (guint64 k = 1; k <= N_MAX; k += 37)
+    for (int simd = 0; simd < 2; simd++)
+      {
+        uint32_t key;
+        guint64 take;
+
+        cru_kernels_set_simd_enabled (simd);
+        cru_select_topk_mask (v, N_MAX, k, CRU_SELECT_ABS, expected);
+        cru_select_topk_threshold (v, N_MAX, k, CRU_SELECT_ABS, &key, &take);
+        cru_kernel_topk_mask (v, N_MAX, key, take, got);
+        assert_same_bits (expected, got, N_MAX);
+      }
+  cru_kernels_set_simd_enabled (TRUE);
+}
+
+/* The fused sums equal three separate double loops. */
+static void
+test_sums3 (void)
+{
+  g_autofree float *a = g_new (float, N_MAX);
+  g_autofree float *b = g_new (float, N_MAX);
+  double sums[3], aa = 0, bb = 0, ab = 0;
+
+  fill (a, N_MAX, FALSE);
+  fill (b, N_MAX, FALSE);
+  for (guint64 i = 0; i < N_MAX; i++)
+    aa += (double) a[i] * (double) a[i];
+  for (guint64 i = 0; i < N_MAX; i++)
+    bb += (double) b[i] * (double) b[i];
+  for (guint64 i = 0; i < N_MAX; i++)
+    ab += (double) a[i] * (double) b[i];
+  cru_kernel_sums3 (a, b, N_MAX, sums);
+  g_assert_true (memcmp (&sums[0], &aa, 8) == 0);
+  g_assert_true (memcmp (&sums[1], &bb, 8) == 0);
+  g_assert_true (memcmp (&sums[2], &ab, 8) == 0);
+}
+
+/* SDM-W's conditional sum, with thresholds that are and are not floats. */
+static void
+test_sdm_add (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  static const double thresholds[] = { 0.0, 0.001, 0.0012500000000000000260, 0.00125,
+                                       0.0012499999, 1e-41, 1e300, -1.0 };
+  Buffers b;
+
+  if (!need_simd ())
+    return;
+  buffers_init (&b, specials);
+  for (guint t = 0; t < G_N_ELEMENTS (thresholds); t++)
+    BOTH_PATHS (&b, {
+      memset (out, 0, N_MAX * sizeof (float));
+      cru_kernel_sdm_add (out + skew, b.x[0] + skew, b.base + skew, len, 0.55f, thresholds[t]);
+      cru_kernel_sdm_add (out + skew, b.x[1] + skew, b.base + skew, len, -0.45f, thresholds[t]);
+    });
+  buffers_clear (&b);
+}
+
+/* DARE's mask equals cru_rng_uniform1 () < p, element by element, for any start (the block
+ * counter's high word included) and length. */
+static void
+test_random_mask (void)
+{
+  static const guint64 firsts[] = { 0, 1, 2, 3, 5, 1000003, (G_GUINT64_CONSTANT (1) << 34) - 9 };
+  g_autofree guint8 *expected = g_new (guint8, N_MAX);
+  g_autofree guint8 *got = g_new (guint8, N_MAX);
+  CruRng rng;
+
+  cru_rng_init (&rng, G_GUINT64_CONSTANT (0x123456789), "model.layers.0.mlp.up_proj.weight", 1);
+  for (guint f = 0; f < G_N_ELEMENTS (firsts); f++)
+    for (guint64 n = 0; n < N_MAX; n = n < 70 ? n + 1 : n * 3 + 1)
+      for (int simd = 0; simd < 2; simd++)
+        {
+          float p = simd ? 0.3f : 0.9f;
+          for (guint64 i = 0; i < n; i++)
+            expected[i] = cru_rng_uniform1 (&rng, firsts[f] + i) < p;
+          cru_kernels_set_simd_enabled (simd);
+          cru_kernel_random_mask (&rng, firsts[f], n, p, got);
+          assert_same_bits (expected, got, n);
+        }
+  cru_kernels_set_simd_enabled (TRUE);
+}
+
+static int
+compare_u32 (gconstpointer a, gconstpointer b)
+{
+  guint32 x = *(const guint32 *) a, y = *(const guint32 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Large inputs take the two-pass 16-bit radix select: compare with sorting. */
+static void
+test_select_large (void)
+{
+  const guint64 n = 200003;
+  g_autofree float *v = g_new (float, n);
+  g_autofree guint32 *keys = g_new (guint32, n);
+
+  fill (v, n, TRUE);
+  for (guint64 i = 0; i < n; i++)
+    if (isnan (v[i]))
+      v[i] = -0.00125f;
+  for (int order = CRU_SELECT_ABS; order <= CRU_SELECT_SIGNED; order++)
+    for (int skip = 0; skip < 2; skip++)
+      {
+        guint64 m = 0;
+
+        for (guint64 i = 0; i < n; i++)
+          if (!skip || v[i] != 0.0f)
+            keys[m++] = cru_select_key (v[i], order);
+        qsort (keys, m, sizeof (guint32), compare_u32);
+        g_assert_cmpuint (cru_select_count (v, n, order, skip), ==, m);
+        for (guint64 k = 0; k < m; k += 997)
+          g_assert_cmphex (cru_select_kth_key (v, n, k, order, skip), ==, keys[k]);
+        g_assert_cmphex (cru_select_kth_key (v, n, m - 1, order, skip), ==, keys[m - 1]);
+      }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (int specials = 0; specials < 2; specials++)
+    {
+      const char *suffix = specials ? "with-nan-inf-zeros" : "plain";
+      g_autofree char *p1 = g_strdup_printf ("/methods/kernels/weighted-sum-simd-equals-scalar/%s", suffix);
+      g_autofree char *p2 = g_strdup_printf ("/methods/kernels/lerp-and-sub-simd-equal-scalar/%s", suffix);
+      g_autofree char *p3 = g_strdup_printf ("/methods/kernels/mask-scale-simd-equals-scalar/%s", suffix);
+      g_autofree char *p4 = g_strdup_printf ("/methods/kernels/consensus-simd-equals-scalar/%s", suffix);
+      g_autofree char *p5 = g_strdup_printf ("/methods/kernels/topk-mask-equals-select/%s", suffix);
+      g_test_add_data_func (p1, GINT_TO_POINTER (specials), test_weighted_sum);
+      g_test_add_data_func (p2, GINT_TO_POINTER (specials), test_lerp_and_sub);
+      g_test_add_data_func (p3, GINT_TO_POINTER (specials), test_mask_scale);
+      g_test_add_data_func (p4, GINT_TO_POINTER (specials), test_consensus);
+      g_test_add_data_func (p5, GINT_TO_POINTER (specials), test_topk_mask);
+      {
+        g_autofree char *p6 = g_strdup_printf ("/methods/kernels/sdm-add-simd-equals-scalar/%s", suffix);
+        g_test_add_data_func (p6, GINT_TO_POINTER (specials), test_sdm_add);
+      }
+    }
+  g_test_add_func ("/methods/kernels/sums3-equals-three-loops", test_sums3);
+  g_test_add_func ("/methods/select/large-inputs-match-sorting", test_select_large);
+  g_test_add_func ("/methods/kernels/random-mask-equals-rng", test_random_mask);
+  return g_test_run ();
+}
