@@ -75,7 +75,7 @@ _cru_cuda_reduce (CruCudaJob *job, CruCudaReduceOp op, const float *a, const flo
 {
   CruCudaReduce r = { .op = op, .a = a, .b = b, .c = c, .mask = job->mask, .f = f, .p = p };
 
-  CHECK (cru_cuda_reduce (job->s, &r, job->count, result), _("a reduction"));
+  CHECK (cru_cuda_reduce (job->s, &r, job->count, result), "a reduction");
   return TRUE;
 }
 
