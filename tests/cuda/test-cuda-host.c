@@ -314,20 +314,22 @@ test_fit_decisions (void)
 static void
 test_peak_bytes (void)
 {
-  guint64 fixed_4 = 4 * CRU_CUDA_N_SLOTS * CRU_CUDA_SLOT_BYTES + CRU_CUDA_CONTEXT_BYTES;
+  guint64 fixed_8 = 8 * CRU_CUDA_N_SLOTS * CRU_CUDA_SLOT_BYTES + CRU_CUDA_CONTEXT_BYTES;
   guint64 fixed_2 = 2 * CRU_CUDA_N_SLOTS * CRU_CUDA_SLOT_BYTES + CRU_CUDA_CONTEXT_BYTES;
-  const guint64 calls[] = { 1 * GB, 5 * GB, 0, 2 * GB, 3 * GB, 4 * GB };
+  const guint64 calls[] = { 1 * GB, 5 * GB, 0, 2 * GB, 3 * GB, 4 * GB, 1 * GB, 1 * GB,
+                            1 * GB, 2 * GB, 1 * GB };
 
+  g_assert_cmpint (CRU_CUDA_N_CONTEXTS, ==, 8);
   /* nothing on the GPU: no VRAM */
   g_assert_cmpuint (cru_cuda_peak_bytes (calls + 2, 1, 16, 100 * GB), ==, 0);
   g_assert_cmpuint (cru_cuda_peak_bytes (NULL, 0, 16, 100 * GB), ==, 0);
-  /* 16 threads share 4 contexts: the four largest calls at once */
-  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 6, 16, 100 * GB), ==, 14 * GB + fixed_4);
-  /* two threads: the two largest */
-  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 6, 2, 100 * GB), ==, 9 * GB + fixed_2);
+  /* 16 threads share 8 contexts: the eight largest calls at once (5+4+3+2+2+1+1+1) */
+  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 11, 16, 100 * GB), ==, 19 * GB + fixed_8);
+  /* two threads: the two largest, and two contexts' pipelines */
+  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 11, 2, 100 * GB), ==, 9 * GB + fixed_2);
   /* a budget of 6 GB lets no more than 6 GB in together, except one larger call alone */
-  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 6, 16, 6 * GB), ==, 6 * GB + fixed_4);
-  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 6, 16, 1 * GB), ==, 5 * GB + fixed_4);
+  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 11, 16, 6 * GB), ==, 6 * GB + fixed_8);
+  g_assert_cmpuint (cru_cuda_peak_bytes (calls, 11, 16, 1 * GB), ==, 5 * GB + fixed_8);
 }
 
 int
