@@ -311,8 +311,20 @@ _cru_graph_from_json (CruGraph *self, JsonNode *root_node, const char *base_dir,
     return FALSE;
   member = json_object_get_member (root, "nodes");
   nodes = member && JSON_NODE_HOLDS_ARRAY (member) ? json_node_get_array (member) : NULL;
+  if (member && nodes == NULL && !JSON_NODE_HOLDS_NULL (member))
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                   _("%s: “nodes” should be a list ([ … ])"), file_label);
+      return FALSE;
+    }
   member = json_object_get_member (root, "links");
   links = member && JSON_NODE_HOLDS_ARRAY (member) ? json_node_get_array (member) : NULL;
+  if (member && links == NULL && !JSON_NODE_HOLDS_NULL (member))
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                   _("%s: “links” should be a list ([ … ])"), file_label);
+      return FALSE;
+    }
 
   for (guint i = 0; nodes && i < json_array_get_length (nodes); i++)
     {
@@ -342,6 +354,15 @@ _cru_graph_from_json (CruGraph *self, JsonNode *root_node, const char *base_dir,
                        kind ? kind : "");
           return FALSE;
         }
+      path = get_string_member (object, "path");
+      if (path == NULL && json_object_has_member (object, "path")
+          && !JSON_NODE_HOLDS_NULL (json_object_get_member (object, "path")))
+        {
+          g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+                       _("%s: the “path” of node %d should be text (a folder or file name)"),
+                       file_label, (int) id);
+          return FALSE;
+        }
       node = g_new0 (CruNode, 1);
       node->id = (guint) id;
       node->kind = cru_node_kind_from_string (kind);
@@ -349,7 +370,6 @@ _cru_graph_from_json (CruGraph *self, JsonNode *root_node, const char *base_dir,
       node->x = get_double_member (object, "x");
       node->y = get_double_member (object, "y");
       node->method = g_strdup (get_string_member (object, "method"));
-      path = get_string_member (object, "path");
       node->path = path && *path ? _cru_path_resolve (path, base_dir) : NULL;
       node->params = _cru_params_new ();
       node->extra = collect_extra (object, node_fields);

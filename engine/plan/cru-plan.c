@@ -255,6 +255,25 @@ range_check_number (double v, gpointer data)
     _cru_compiler_problem (rc->c, CRU_SEVERITY_ERROR, rc->node, rc->link, NULL, message);
 }
 
+/* The first text in a value that should hold only numbers ("weight: heavy"), or NULL. */
+static const char *
+find_text (const CruValue *v)
+{
+  if (v->kind == CRU_VALUE_STRING)
+    return v->string;
+  if (v->kind == CRU_VALUE_STRINGS)
+    return v->strings && v->strings[0] ? v->strings[0] : "";
+  if (v->kind == CRU_VALUE_FILTERED)
+    for (guint i = 0; i < v->filters->len; i++)
+      {
+        const CruFilterEntry *e = g_ptr_array_index (v->filters, i);
+        const char *s = find_text (e->value);
+        if (s)
+          return s;
+      }
+  return NULL;
+}
+
 static void
 check_params (CruCompiler *c, const CruMethod *method, guint node, guint link,
               GHashTable *params, const char *title)
@@ -293,6 +312,13 @@ check_params (CruCompiler *c, const CruMethod *method, guint node, guint link,
             }
           if (s)
             continue;
+        }
+      else if (find_text (v) != NULL)
+        {
+          g_autofree char *msg = g_strdup_printf (_("%s: %s should be a number, got “%s”"), title,
+                                                  (const char *) key, find_text (v));
+          _cru_compiler_problem (c, CRU_SEVERITY_ERROR, node, link, NULL, msg);
+          continue;
         }
       cru_value_foreach_number (v, range_check_number, &rc);
     }
