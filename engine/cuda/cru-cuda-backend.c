@@ -488,6 +488,12 @@ cuda_peak_bytes (CruBackend *backend, const guint64 *call_bytes, guint n_calls,
   return cru_cuda_peak_bytes (call_bytes, n_calls, n_threads, get (backend)->budget);
 }
 
+static guint64
+cuda_host_bytes (CruBackend *backend, guint n_threads)
+{
+  return cru_cuda_host_bytes (n_threads);
+}
+
 static const char *
 cuda_describe (CruBackend *backend)
 {
@@ -505,6 +511,7 @@ static const CruBackendIface cuda_iface = {
   .synchronize = cuda_synchronize,
   .device_bytes_for = cuda_device_bytes_for,
   .peak_bytes = cuda_peak_bytes,
+  .host_bytes = cuda_host_bytes,
   .describe = cuda_describe,
 };
 

@@ -190,3 +190,10 @@ cru_cuda_peak_bytes (const guint64 *call_bytes, guint n_calls, guint n_threads,
                  * CRU_CUDA_N_SLOTS * CRU_CUDA_SLOT_BYTES
          + CRU_CUDA_CONTEXT_BYTES;
 }
+
+guint64
+cru_cuda_host_bytes (guint n_threads)
+{
+  return (guint64) MIN (MAX (n_threads, 1u), (guint) CRU_CUDA_N_CONTEXTS) * CRU_CUDA_N_SLOTS
+         * CRU_CUDA_SLOT_BYTES + CRU_CUDA_HOST_RUNTIME_BYTES;
+}

@@ -25,6 +25,9 @@ G_BEGIN_DECLS
 #define CRU_CUDA_CALL_SLACK_BYTES  ((guint64) 64 << 20)
 /* What the CUDA context itself takes on the device (code, stacks, the pool's bookkeeping). */
 #define CRU_CUDA_CONTEXT_BYTES     ((guint64) 512 << 20)
+/* What the CUDA runtime and driver add to the process's resident memory (measured on
+ * H100/H200-class drivers: a few hundred MB). */
+#define CRU_CUDA_HOST_RUNTIME_BYTES ((guint64) 320 << 20)
 /* Whole-tensor methods index with 32-bit prefix sums. */
 #define CRU_CUDA_MAX_WHOLE_NUMEL   ((guint64) G_MAXUINT32)
 
@@ -71,5 +74,9 @@ CruBackendFit cru_cuda_fit                 (const CruMethod *method, const doubl
  * the contexts' pipeline buffers and the CUDA context. 0 when no task runs on the GPU. */
 guint64       cru_cuda_peak_bytes          (const guint64 *call_bytes, guint n_calls,
                                             guint n_threads, guint64 budget);
+
+/* Host bytes a run holds: the pinned buffers of the contexts its workers use and the
+ * runtime's own. */
+guint64       cru_cuda_host_bytes          (guint n_threads);
 
 G_END_DECLS

@@ -65,6 +65,12 @@ cpu_peak_bytes (CruBackend *backend, const guint64 *call_bytes, guint n_calls,
   return 0;
 }
 
+static guint64
+cpu_host_bytes (CruBackend *backend, guint n_threads)
+{
+  return 0;
+}
+
 static const char *
 cpu_describe (CruBackend *backend)
 {
@@ -81,6 +87,7 @@ static const CruBackendIface cpu_iface = {
   .synchronize = cpu_synchronize,
   .device_bytes_for = cpu_device_bytes_for,
   .peak_bytes = cpu_peak_bytes,
+  .host_bytes = cpu_host_bytes,
   .describe = cpu_describe,
 };
 

@@ -53,6 +53,9 @@ typedef struct {
    * hold @call_bytes (one entry per task). */
   guint64  (*peak_bytes)       (CruBackend *backend, const guint64 *call_bytes,
                                 guint n_calls, guint n_threads);
+  /* Host memory the backend itself holds during a run with @n_threads workers (pinned
+   * staging buffers, the driver's runtime), for the peak-RAM estimate. */
+  guint64  (*host_bytes)       (CruBackend *backend, guint n_threads);
   /* The device in words, for reports ("NVIDIA H200, 139.8 GB"). */
   const char *(*describe)      (CruBackend *backend);
 } CruBackendIface;

@@ -168,8 +168,12 @@ _cru_plan_estimate (CruPlan *plan)
     {
       CruBackend *device = _cru_plan_cuda_probe (NULL, NULL);
       if (device)
-        est->peak_vram_bytes = device->iface->peak_bytes (device, plan->device_call_bytes,
-                                                          plan->n_device_call_bytes, n_threads);
+        {
+          est->peak_vram_bytes = device->iface->peak_bytes (device, plan->device_call_bytes,
+                                                            plan->n_device_call_bytes,
+                                                            n_threads);
+          est->peak_ram_bytes += device->iface->host_bytes (device, n_threads);
+        }
     }
   est->disk_free_bytes = plan->out_dir ? _cru_plan_disk_free (plan->out_dir) : 0;
   est->seconds = est->bytes_read / READ_BYTES_PER_SECOND

@@ -93,6 +93,12 @@ sim_peak_bytes (CruBackend *backend, const guint64 *call_bytes, guint n_calls, g
   return cru_cuda_peak_bytes (call_bytes, n_calls, n_threads, sim_budget (backend));
 }
 
+static guint64
+sim_host_bytes (CruBackend *backend, guint n_threads)
+{
+  return cru_cuda_host_bytes (n_threads);
+}
+
 static const char *
 sim_describe (CruBackend *backend)
 {
@@ -110,6 +116,7 @@ static const CruBackendIface sim_iface = {
   .synchronize = sim_synchronize,
   .device_bytes_for = sim_device_bytes_for,
   .peak_bytes = sim_peak_bytes,
+  .host_bytes = sim_host_bytes,
   .describe = sim_describe,
 };
 
