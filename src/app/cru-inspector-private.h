@@ -20,6 +20,7 @@ typedef struct {
   const CruMethod    *method;
   double              min, max;
   int                 digits;
+  gboolean            keep_rows;  /* its rows edit the value in place: never rebuild */
 } CruParamRef;
 
 CruParamRef *_cru_param_ref_new  (CruInspector *self, guint node, guint link, const char *name,
@@ -33,6 +34,15 @@ void         _cru_inspector_register_adjustment (CruInspector *self, guint link,
 void         _cru_inspector_register_gradient (CruInspector *self, const char *name,
                                                GtkWidget *editor);
 CruGraph    *_cru_inspector_get_graph (CruInspector *self);
+AdwPreferencesGroup *_cru_inspector_add_group (CruInspector *self, const char *title,
+                                               const char *description);
+void         _cru_inspector_add_info_row (AdwPreferencesGroup *group, const char *title,
+                                          const char *value);
+void         _cru_inspector_register_prompt (CruInspector *self, guint link, const char *name,
+                                             guint index, GtkTextBuffer *buffer);
+
+/* cru-inspector-moe.c: a mixture of experts' routing, experts and prompts. */
+void _cru_inspector_build_moe (CruInspector *self, const CruNode *node);
 
 /* Adds the rows for one numeric parameter to @group according to the value's kind:
  * scalar (slider + exact entry), gradient (bar editor) or name filters. Takes ownership

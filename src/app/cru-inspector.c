@@ -19,6 +19,7 @@ struct _CruInspector {
   guint       rebuild_idle;
   GHashTable *adjustments;   /* "link:name" → GtkAdjustment* (borrowed) */
   GHashTable *gradients;     /* name → CruGradientEditor* (borrowed) */
+  GHashTable *prompts;       /* "link:name:index" → GtkTextBuffer* (borrowed) */
   guint       n_input_groups;
 
   GtkWidget  *stack;
@@ -65,7 +66,7 @@ _cru_inspector_apply (CruInspector *self, const CruParamRef *ref, CruValue *valu
     }
   before = ref->link ? cru_graph_get_link_param (self->graph, ref->link, name)
                      : cru_graph_get_param (self->graph, ref->node, name);
-  kind_changed = value_kind (before) != value_kind (value) || value == NULL;
+  kind_changed = (value_kind (before) != value_kind (value) || value == NULL) && !ref->keep_rows;
   self->editing = TRUE;
   if (ref->link != 0)
     cru_graph_set_link_param (self->graph, ref->link, name, value);
@@ -94,6 +95,22 @@ void
 _cru_inspector_register_gradient (CruInspector *self, const char *name, GtkWidget *editor)
 {
   g_hash_table_replace (self->gradients, g_strdup (name), editor);
+}
+
+void
+_cru_inspector_register_prompt (CruInspector *self, guint link, const char *name, guint index,
+                                GtkTextBuffer *buffer)
+{
+  g_hash_table_replace (self->prompts, g_strdup_printf ("%u:%s:%u", link, name, index), buffer);
+}
+
+GtkTextBuffer *
+cru_inspector_get_prompt_buffer (CruInspector *self, guint link, const char *name, guint index)
+{
+  g_autofree char *key = g_strdup_printf ("%u:%s:%u", link, name, index);
+
+  g_return_val_if_fail (CRU_IS_INSPECTOR (self), NULL);
+  return g_hash_table_lookup (self->prompts, key);
 }
 
 GtkAdjustment *
@@ -144,6 +161,18 @@ add_info_row (AdwPreferencesGroup *group, const char *title, const char *value)
   gtk_widget_add_css_class (label, "dim-label");
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), label);
   adw_preferences_group_add (group, row);
+}
+
+AdwPreferencesGroup *
+_cru_inspector_add_group (CruInspector *self, const char *title, const char *description)
+{
+  return add_group (self, title, description);
+}
+
+void
+_cru_inspector_add_info_row (AdwPreferencesGroup *group, const char *title, const char *value)
+{
+  add_info_row (group, title, value);
 }
 
 static void
@@ -463,11 +492,15 @@ static void
 build_problems (CruInspector *self, const CruNode *node)
 {
   GPtrArray *problems = self->plan ? cru_plan_get_problems (self->plan) : NULL;
+  GPtrArray *found = self->plan ? cru_plan_get_run_warnings (self->plan) : NULL;
+  guint n_problems = problems ? problems->len : 0;
   AdwPreferencesGroup *group = NULL;
 
-  for (guint i = 0; problems != NULL && i < problems->len; i++)
+  /* the plan's problems, then what the last run found */
+  for (guint i = 0; i < n_problems + (found ? found->len : 0); i++)
     {
-      const CruProblem *p = g_ptr_array_index (problems, i);
+      const CruProblem *p = i < n_problems ? g_ptr_array_index (problems, i)
+                                           : g_ptr_array_index (found, i - n_problems);
       GtkWidget *row;
 
       if (p->node != node->id || p->severity == CRU_SEVERITY_INFO)
@@ -496,6 +529,7 @@ rebuild (CruInspector *self)
   g_clear_handle_id (&self->rebuild_idle, g_source_remove);
   g_hash_table_remove_all (self->adjustments);
   g_hash_table_remove_all (self->gradients);
+  g_hash_table_remove_all (self->prompts);
   self->n_input_groups = 0;
   while ((child = gtk_widget_get_first_child (self->content)) != NULL)
     gtk_box_remove (GTK_BOX (self->content), child);
@@ -521,6 +555,7 @@ rebuild (CruInspector *self)
     case CRU_NODE_METHOD: build_method (self, node); break;
     case CRU_NODE_MODEL:  build_model (self, node); break;
     case CRU_NODE_OUTPUT: build_output (self, node); break;
+    case CRU_NODE_MOE:    _cru_inspector_build_moe (self, node); break;
     default:              build_generic (self, node); break;
     }
 }
@@ -623,6 +658,14 @@ cru_inspector_set_plan (CruInspector *self, CruPlan *plan)
     queue_rebuild (self);
 }
 
+void
+cru_inspector_refresh (CruInspector *self)
+{
+  g_return_if_fail (CRU_IS_INSPECTOR (self));
+  if (self->node != 0 && gtk_widget_get_focus_child (GTK_WIDGET (self)) == NULL)
+    queue_rebuild (self);
+}
+
 static void
 cru_inspector_dispose (GObject *object)
 {
@@ -645,6 +688,7 @@ cru_inspector_finalize (GObject *object)
 
   g_hash_table_unref (self->adjustments);
   g_hash_table_unref (self->gradients);
+  g_hash_table_unref (self->prompts);
   G_OBJECT_CLASS (cru_inspector_parent_class)->finalize (object);
 }
 
@@ -669,6 +713,7 @@ cru_inspector_init (CruInspector *self)
   gtk_widget_init_template (GTK_WIDGET (self));
   self->adjustments = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->gradients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->prompts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_signal_connect (cru_model_info_get_notifier (), "model-info-changed",
                     G_CALLBACK (model_info_changed), self);
 }

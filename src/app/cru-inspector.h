@@ -26,5 +26,11 @@ GtkAdjustment *cru_inspector_get_adjustment (CruInspector *self, guint link, con
 GtkWidget     *cru_inspector_get_gradient_editor (CruInspector *self, const char *name);
 /* Number of parameter groups shown for inputs (one per linked input of a method node). */
 guint          cru_inspector_get_n_input_groups (CruInspector *self);
+/* The text of prompt @index of a MoE input's @name ("positive_prompts" or
+ * "negative_prompts"), NULL when no such row is shown. */
+GtkTextBuffer *cru_inspector_get_prompt_buffer (CruInspector *self, guint link,
+                                                const char *name, guint index);
+/* Shows the plan's problems and the last run's warnings again (after a run). */
+void           cru_inspector_refresh (CruInspector *self);
 
 G_END_DECLS

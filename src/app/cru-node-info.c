@@ -141,6 +141,58 @@ cru_node_kind_label (CruNodeKind kind)
     }
 }
 
+/* ---- mixture-of-experts settings ---- */
+
+static const CruChoice gate_modes[] = {
+  { "hidden", N_("By meaning"),
+    N_("Each token goes to the experts whose prompts the base model reads most like it. The "
+       "usual choice") },
+  { "hidden_avg", N_("By meaning, whole prompts"),
+    N_("Like “By meaning”, but compares with each prompt as a whole rather than with its "
+       "end") },
+  { "cheap_embed", N_("By words"),
+    N_("Compares the words of the prompts without running the base model: quicker to build, "
+       "routes less well") },
+  { "random", N_("Random"),
+    N_("A random router that ignores the prompts, for a model you will train further") },
+  { "uniform_random", N_("Random, small"),
+    N_("A small random router like a new layer's, for a model you will train further; the "
+       "prompts are ignored") },
+};
+
+static const CruChoice architectures[] = {
+  { "mixtral", N_("Mixtral"),
+    N_("Llama or Mistral experts become a Mixtral model, which most tools can load") },
+  { "qwen2_moe", N_("Qwen2-MoE"),
+    N_("Adds a shared expert that every token also goes through: connect one to “shared "
+       "expert”. For Llama, Mistral or Qwen2 experts") },
+  { "qwen3_moe", N_("Qwen3-MoE"),
+    N_("Qwen3 experts become a Qwen3-MoE model") },
+};
+
+const CruChoice *
+cru_moe_gate_modes (guint *n_choices)
+{
+  *n_choices = G_N_ELEMENTS (gate_modes);
+  return gate_modes;
+}
+
+const CruChoice *
+cru_moe_architectures (guint *n_choices)
+{
+  *n_choices = G_N_ELEMENTS (architectures);
+  return architectures;
+}
+
+const CruChoice *
+cru_choice_find (const CruChoice *choices, guint n_choices, const char *id)
+{
+  for (guint i = 0; id != NULL && i < n_choices; i++)
+    if (g_str_equal (choices[i].id, id))
+      return &choices[i];
+  return NULL;
+}
+
 char *
 cru_node_dup_title (const CruNode *node)
 {

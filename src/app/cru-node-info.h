@@ -49,6 +49,20 @@ const char   *cru_node_kind_label    (CruNodeKind kind);
 /* The title shown on a node: the user's label, else the model's folder name, the method's
  * label, or the kind's label. */
 char         *cru_node_dup_title     (const CruNode *node);
+/* A setting's choices as the editor shows them: the value stored in the graph, a short
+ * label and a sentence a non-programmer can act on (both untranslated: pass them to _()). */
+typedef struct {
+  const char *id;
+  const char *label;
+  const char *description;
+} CruChoice;
+
+/* A mixture of experts' routing (gate_mode) and output architecture. */
+const CruChoice *cru_moe_gate_modes      (guint *n_choices);
+const CruChoice *cru_moe_architectures   (guint *n_choices);
+/* The choice whose id is @id, or NULL. */
+const CruChoice *cru_choice_find         (const CruChoice *choices, guint n_choices,
+                                          const char *id);
 /* Human size "1.2 GB" / count "4.5 M". */
 char         *cru_format_bytes       (guint64 bytes);
 char         *cru_format_count       (guint64 count);

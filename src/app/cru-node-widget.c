@@ -97,6 +97,7 @@ struct _CruNodeWidget {
   guint            node;
   gboolean         selected;
   guint            n_errors;
+  guint            n_warnings;
   CruNodeRunState  run_state;
   GPtrArray       *sockets;
   GHashTable      *port_problems;  /* "port" → message */
@@ -267,6 +268,35 @@ dup_summary (CruNodeWidget *self, const CruNode *node)
       }
       break;
 
+    case CRU_NODE_MOE:
+      {
+        const CruValue *mode = g_hash_table_lookup (node->params, "gate_mode");
+        const CruValue *per = g_hash_table_lookup (node->params, "experts_per_token");
+        const CruValue *arch = g_hash_table_lookup (node->params, "architecture");
+        g_autoptr(GPtrArray) in = cru_graph_links_to (self->graph, node->id);
+        const CruChoice *choices, *c;
+        guint n, n_experts = 0;
+        int k = per != NULL && per->kind == CRU_VALUE_SCALAR ? (int) per->scalar : 2;
+
+        for (guint i = 0; i < in->len; i++)
+          n_experts += strcmp (((const CruLink *) in->pdata[i])->to_port, CRU_PORT_EXPERT) == 0;
+        choices = cru_moe_gate_modes (&n);
+        c = cru_choice_find (choices, n, mode && mode->kind == CRU_VALUE_STRING ? mode->string
+                                                                                : "hidden");
+        /* Translators: how a mixture of experts routes, "Routing: By meaning" */
+        g_string_append_printf (s, _("Routing: %s"), c ? _(c->label) : mode->string);
+        g_string_append_c (s, '\n');
+        /* Translators: "2 of 3 experts per token" */
+        g_string_append_printf (s, ngettext ("%d of %u expert per token",
+                                             "%d of %u experts per token", n_experts),
+                                k, n_experts);
+        choices = cru_moe_architectures (&n);
+        c = cru_choice_find (choices, n, arch && arch->kind == CRU_VALUE_STRING ? arch->string
+                                                                                : "mixtral");
+        g_string_append_printf (s, " · %s", c ? _(c->label) : arch->string);
+      }
+      break;
+
     case CRU_NODE_OUTPUT:
       {
         const CruValue *dtype = g_hash_table_lookup (node->params, "dtype");
@@ -302,7 +332,18 @@ dup_link_text (CruNodeWidget *self, const CruLink *link)
   keys = g_list_sort (keys, (GCompareFunc) strcmp);
   for (GList *l = keys; l != NULL; l = l->next)
     {
-      g_autofree char *v = cru_value_to_display (g_hash_table_lookup (link->params, l->data));
+      const CruValue *value = g_hash_table_lookup (link->params, l->data);
+      g_autofree char *v = NULL;
+
+      /* a MoE expert's prompts: how many, not what */
+      if (value->kind == CRU_VALUE_STRINGS)
+        {
+          guint n = value->strings ? g_strv_length (value->strings) : 0;
+          if (strcmp (l->data, "positive_prompts") == 0)
+            g_string_append_printf (s, ngettext (" · %u prompt", " · %u prompts", n), n);
+          continue;
+        }
+      v = cru_value_to_display (value);
       g_string_append_printf (s, "  %.1s=%s", (const char *) l->data, v);
     }
   return g_string_free (s, FALSE);
@@ -366,6 +407,8 @@ port_text (const char *port)
     return _("slice");
   if (strcmp (port, CRU_PORT_EXPERT) == 0)
     return _("expert");
+  if (strcmp (port, CRU_PORT_SHARED_EXPERT) == 0)
+    return _("shared expert");
   return _("model");
 }
 
@@ -405,6 +448,12 @@ rebuild_ports (CruNodeWidget *self, const CruNode *node)
               char *based = g_strdup_printf (_("base: %s"), text);
               g_free (text);
               text = based;
+            }
+          else if (strcmp (port, CRU_PORT_SHARED_EXPERT) == 0)
+            {
+              char *shared = g_strdup_printf (_("shared: %s"), text);
+              g_free (text);
+              text = shared;
             }
           add_port_row (self, cru_socket_new (self->node, port, link->slot, FALSE, stream,
                                               link->id),
@@ -490,6 +539,7 @@ cru_node_widget_set_problems (CruNodeWidget *self, GPtrArray *problems)
       if (p->port != NULL && p->severity == CRU_SEVERITY_ERROR)
         g_hash_table_replace (self->port_problems, g_strdup (p->port), g_strdup (p->message));
     }
+  self->n_warnings = n_warnings;
 
   gtk_widget_remove_css_class (GTK_WIDGET (self), "has-error");
   gtk_widget_remove_css_class (GTK_WIDGET (self), "has-warning");
@@ -510,6 +560,20 @@ guint
 cru_node_widget_get_n_errors (CruNodeWidget *self)
 {
   return self->n_errors;
+}
+
+guint
+cru_node_widget_get_n_warnings (CruNodeWidget *self)
+{
+  g_return_val_if_fail (CRU_IS_NODE_WIDGET (self), 0);
+  return self->n_warnings;
+}
+
+const char *
+cru_node_widget_get_summary (CruNodeWidget *self)
+{
+  g_return_val_if_fail (CRU_IS_NODE_WIDGET (self), NULL);
+  return gtk_label_get_text (GTK_LABEL (self->summary_label));
 }
 
 void

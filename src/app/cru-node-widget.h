@@ -43,6 +43,9 @@ gboolean    cru_node_widget_get_selected (CruNodeWidget *self);
 /* Problems of this node (CruProblem*, borrowed during the call); NULL clears. */
 void        cru_node_widget_set_problems (CruNodeWidget *self, GPtrArray *problems);
 guint       cru_node_widget_get_n_errors (CruNodeWidget *self);
+guint       cru_node_widget_get_n_warnings (CruNodeWidget *self);
+/* The parameters' summary shown under the title. */
+const char *cru_node_widget_get_summary (CruNodeWidget *self);
 void        cru_node_widget_set_run_state (CruNodeWidget *self, CruNodeRunState state,
                                            double fraction);
 CruNodeRunState cru_node_widget_get_run_state (CruNodeWidget *self);

@@ -182,6 +182,36 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
     g_task_return_error (task, g_steal_pointer (&error));
 }
 
+/* What the run found (a mixture of experts' router that cannot tell experts apart): on the
+ * nodes beside the plan's problems, in the inspector, and as a toast that stays. */
+static void
+show_run_warnings (CruWindow *self, CruPlan *plan)
+{
+  GPtrArray *found = cru_plan_get_run_warnings (plan);
+  GPtrArray *problems = cru_plan_get_problems (plan);
+  g_autoptr(GPtrArray) all = g_ptr_array_new ();
+
+  if (found->len == 0)
+    return;
+  for (guint i = 0; i < problems->len; i++)
+    g_ptr_array_add (all, g_ptr_array_index (problems, i));
+  for (guint i = 0; i < found->len; i++)
+    {
+      const CruProblem *p = g_ptr_array_index (found, i);
+      AdwToast *toast = adw_toast_new (p->message);
+
+      g_ptr_array_add (all, (gpointer) p);
+      adw_toast_set_timeout (toast, 0);
+      adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
+      adw_toast_overlay_add_toast (self->toast_overlay, toast);
+    }
+  if (plan == self->plan)
+    {
+      cru_graph_view_set_problems (self->graph_view, all);
+      cru_inspector_refresh (self->inspector);
+    }
+}
+
 static void
 run_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -215,6 +245,7 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
       adw_toast_set_action_target_value (toast, g_variant_new_string (output));
       adw_toast_set_timeout (toast, 10);
       adw_toast_overlay_add_toast (self->toast_overlay, toast);
+      show_run_warnings (self, g_task_get_task_data (G_TASK (result)));
     }
   else if (cancelled)
     {
