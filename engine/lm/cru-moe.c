@@ -1,5 +1,5 @@
 /* cru-moe.c — writing a mixture of experts: validation, config.json, tensor layout and
- * copying (the router rows come from cru-moe-gates.c)
+ * copying (the router rows come from cru-moe-gates.c, the cost from cru-moe-cost.c)
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -8,25 +8,11 @@
 #include <string.h>
 
 #include "cru-error.h"
-#include <glib/gstdio.h>
-
 #include "cru-moe-private.h"
 #include "cru-rng.h"
 
-typedef struct {
-  char    *out_name;
-  int      model;       /* 0 = base, 1.. = experts, then shared experts; -1 = router */
-  char    *src_name;    /* tensor in that model; NULL for generated tensors */
-  int      layer;       /* router layer */
-  gboolean shared_router;
-  gboolean residual;    /* down_proj of an expert */
-  gboolean zeros;       /* missing bias filled with zeros (Qwen2-MoE from Llama) */
-  int      ndim;
-  int64_t  shape[2];
-} OutTensor;
-
-static void
-out_tensor_free (OutTensor *t)
+void
+_cru_moe_out_tensor_free (CruMoeOutTensor *t)
 {
   g_free (t->out_name);
   g_free (t->src_name);
@@ -36,13 +22,13 @@ out_tensor_free (OutTensor *t)
 static int
 compare_out (gconstpointer a, gconstpointer b)
 {
-  return strcmp ((*(OutTensor **) a)->out_name, (*(OutTensor **) b)->out_name);
+  return strcmp ((*(CruMoeOutTensor **) a)->out_name, (*(CruMoeOutTensor **) b)->out_name);
 }
 
-static OutTensor *
+static CruMoeOutTensor *
 add_out (GPtrArray *list, char *out_name, int model, const char *src, const CruTensorInfo *info)
 {
-  OutTensor *t = g_new0 (OutTensor, 1);
+  CruMoeOutTensor *t = g_new0 (CruMoeOutTensor, 1);
   t->out_name = out_name;
   t->model = model;
   t->src_name = g_strdup (src);
@@ -73,8 +59,8 @@ replace_mlp (const char *name, const char *with)
   return g_strconcat (head, with, NULL);
 }
 
-static gboolean
-validate (const CruMoeConfig *c, CruModel *base, GPtrArray *models, GError **error)
+gboolean
+_cru_moe_validate (const CruMoeConfig *c, CruModel *base, GPtrArray *models, GError **error)
 {
   const char *bt = cru_model_get_model_type (base);
   guint n_exp = c->experts->len;
@@ -154,8 +140,8 @@ validate (const CruMoeConfig *c, CruModel *base, GPtrArray *models, GError **err
 }
 
 /* Which tensors the output has, and where each comes from. */
-static gboolean
-plan_tensors (const CruMoeConfig *c, GPtrArray *models, GPtrArray *out, GError **error)
+gboolean
+_cru_moe_plan_tensors (const CruMoeConfig *c, GPtrArray *models, GPtrArray *out, GError **error)
 {
   CruModel *base = models->pdata[0];
   guint n_exp = c->experts->len;
@@ -180,7 +166,7 @@ plan_tensors (const CruMoeConfig *c, GPtrArray *models, GPtrArray *out, GError *
           const CruModelTensor *src = cru_model_lookup (m, name);
           gboolean shared = e >= n_exp;
           char *out_name;
-          OutTensor *o;
+          CruMoeOutTensor *o;
 
           if (!src)
             {
@@ -230,7 +216,7 @@ plan_tensors (const CruMoeConfig *c, GPtrArray *models, GPtrArray *out, GError *
 
   for (int l = 0; l < L; l++)
     {
-      OutTensor *o = add_out (out, mixtral
+      CruMoeOutTensor *o = add_out (out, mixtral
                                 ? g_strdup_printf ("model.layers.%d.block_sparse_moe.gate.weight", l)
                                 : g_strdup_printf ("model.layers.%d.mlp.gate.weight", l),
                               -1, NULL, NULL);
@@ -257,7 +243,7 @@ plan_tensors (const CruMoeConfig *c, GPtrArray *models, GPtrArray *out, GError *
                                                   "qkv"[k]);
             if (!cru_model_lookup (base, n))
               {
-                OutTensor *o = add_out (out, g_strdup (n), 0, NULL, NULL);
+                CruMoeOutTensor *o = add_out (out, g_strdup (n), 0, NULL, NULL);
                 o->zeros = TRUE, o->ndim = 1, o->shape[0] = (k == 0 ? nh : nkv) * hd;
               }
           }
@@ -380,14 +366,11 @@ model_card (const CruMoeConfig *c, GPtrArray *paths)
   return g_string_free (s, FALSE);
 }
 
-/* Elements per read/write piece: bounds the memory of a build and the time to notice a
- * cancel (16 MB of f32). */
-#define PIECE_ELEMENTS (4u * 1024u * 1024u)
 
-/* Elements [offset, offset + n) of output tensor @t into @buf (n ≤ PIECE_ELEMENTS); @noise
- * holds 2 × PIECE_ELEMENTS floats. */
+/* Elements [offset, offset + n) of output tensor @t into @buf (n ≤ CRU_MOE_PIECE_ELEMENTS); @noise
+ * holds 2 × CRU_MOE_PIECE_ELEMENTS floats. */
 static gboolean
-fill_piece (const CruMoeConfig *c, GPtrArray *models, const OutTensor *t, const float *gates,
+fill_piece (const CruMoeConfig *c, GPtrArray *models, const CruMoeOutTensor *t, const float *gates,
             const float *shared_gates, guint64 offset, guint64 n, float *buf, float *noise,
             GError **error)
 {
@@ -433,8 +416,8 @@ fill_piece (const CruMoeConfig *c, GPtrArray *models, const OutTensor *t, const 
   return TRUE;
 }
 
-static gboolean
-is_noisy (const CruMoeConfig *c, const OutTensor *t)
+gboolean
+_cru_moe_is_noisy (const CruMoeConfig *c, const CruMoeOutTensor *t)
 {
   guint n_exp = c->experts->len;
   const CruMoeExpert *x;
@@ -525,8 +508,8 @@ open_models (const CruMoeConfig *c, GPtrArray *models, GPtrArray *paths, GError 
   return TRUE;
 }
 
-static CruDType
-output_dtype (const CruMoeConfig *c, CruModel *base)
+CruDType
+_cru_moe_output_dtype (const CruMoeConfig *c, CruModel *base)
 {
   CruDType dtype = c->dtype != CRU_DTYPE_INVALID ? c->dtype : cru_model_get_dtype (base);
 
@@ -535,15 +518,15 @@ output_dtype (const CruMoeConfig *c, CruModel *base)
   return dtype;
 }
 
-static gboolean
-needs_forward (const CruMoeConfig *c)
+gboolean
+_cru_moe_needs_forward (const CruMoeConfig *c)
 {
   return c->gate_mode == CRU_GATE_HIDDEN || c->gate_mode == CRU_GATE_HIDDEN_AVG;
 }
 
 /* Bytes of the base's weights that one forward pass over the prompts reads. */
-static guint64
-forward_read_bytes (CruModel *base)
+guint64
+_cru_moe_forward_read_bytes (CruModel *base)
 {
   guint64 n = 0;
 
@@ -554,178 +537,6 @@ forward_read_bytes (CruModel *base)
         n += t->info->numel * cru_dtype_size (t->info->dtype);
     }
   return n;
-}
-
-/* ---- cost ------------------------------------------------------------------------------ */
-
-/* Bytes tokenizer.json costs in memory per byte of the file (vocabulary and merges in hash
- * tables: measured about 3× on Llama and Qwen tokenizers). */
-#define TOKENIZER_MEMORY_FACTOR 4
-/* The prompts' forward pass groups sequences up to this many tokens (cru-forward.c). */
-#define FORWARD_GROUP_TOKENS 1024
-/* CruWriter's aligned buffer (CRU_IO_BUFFER_SIZE). */
-#define WRITER_BUFFER_BYTES (4u << 20)
-/* A forward-pass thread's stack, glibc arena and bookkeeping. */
-#define THREAD_OVERHEAD_BYTES (1u << 20)
-
-static void
-moe_tensor_free (CruMoeTensor *t)
-{
-  g_free (t->name);
-  g_free (t);
-}
-
-void
-cru_moe_cost_clear (CruMoeCost *cost)
-{
-  g_clear_pointer (&cost->tensors, g_ptr_array_unref);
-  memset (cost, 0, sizeof *cost);
-}
-
-/* Upper bound on the tokens of @experts' prompts (BOS + at most one token per byte). */
-static guint64
-prompt_tokens (GPtrArray *experts, guint *n_prompts, guint64 *longest)
-{
-  guint64 n = 0;
-
-  for (guint e = 0; e < experts->len; e++)
-    {
-      CruMoeExpert *x = experts->pdata[e];
-      for (int neg = 0; neg < 2; neg++)
-        {
-          GStrv list = neg ? x->negative_prompts : x->positive_prompts;
-          for (guint i = 0; list && list[i]; i++)
-            {
-              guint64 len = strlen (list[i]) + 1;
-              n += len;
-              *longest = MAX (*longest, len);
-              (*n_prompts)++;
-            }
-        }
-    }
-  return n;
-}
-
-/* Memory of one gate computation over @experts besides the gate rows themselves. */
-static guint64
-gate_pass_bytes (const CruMoeConfig *c, CruModel *base, GPtrArray *experts, guint n_threads,
-                 double *flops)
-{
-  JsonObject *cfg = cru_model_get_config (base);
-  int L = cru_model_get_n_layers (base);
-  guint64 H = (guint64) MAX (cru_model_get_hidden_size (base), 1);
-  gint64 nh = cfg ? json_object_get_int_member_with_default (cfg, "num_attention_heads", 1) : 1;
-  gint64 nkv = cfg ? json_object_get_int_member_with_default (cfg, "num_key_value_heads", nh) : nh;
-  gint64 hd = cfg ? json_object_get_int_member_with_default (cfg, "head_dim", H / MAX (nh, 1))
-                  : (gint64) H;
-  gint64 inter = cfg ? json_object_get_int_member_with_default (cfg, "intermediate_size", 0) : 0;
-  guint64 qd = (guint64) (nh * hd), kd = (guint64) (nkv * hd), layer_f32 = 0, layer_params = 0;
-  guint64 longest = 0, tokens, group, scratch, tok_bytes = 0;
-  guint n_prompts = 0, active;
-  g_autofree char *tok_path = cru_model_get_file (base, "tokenizer.json");
-  GStatBuf st;
-
-  tokens = prompt_tokens (experts, &n_prompts, &longest);
-  if (tok_path && g_stat (tok_path, &st) == 0)
-    tok_bytes = (guint64) st.st_size * TOKENIZER_MEMORY_FACTOR;
-  if (!needs_forward (c))
-    {
-      *flops = 0;
-      if (c->gate_mode == CRU_GATE_CHEAP_EMBED)   /* per-prompt sums and an embedding row */
-        return tok_bytes + (guint64) MAX (n_prompts, 1) * L * H * 4 + 2 * L * H * 4;
-      return 2 * (guint64) L * experts->len * H * 4;   /* the uniforms of random gates */
-    }
-
-  /* The pass holds one layer's weights in f32 at a time. */
-  {
-    g_autofree guint64 *per_layer = g_new0 (guint64, MAX (L, 1));
-    for (guint i = 0; i < cru_model_get_n_tensors (base); i++)
-      {
-        const CruModelTensor *t = cru_model_get_tensor (base, i);
-        if (t->layer >= 0 && t->layer < L)
-          per_layer[t->layer] += t->info->numel;
-      }
-    for (int l = 0; l < L; l++)
-      {
-        layer_f32 = MAX (layer_f32, per_layer[l] * 4);
-        layer_params = MAX (layer_params, per_layer[l]);
-      }
-  }
-  group = MIN (tokens, (guint64) FORWARD_GROUP_TOKENS);
-  active = MIN (MAX (n_threads, 1u), (guint) ((tokens + FORWARD_GROUP_TOKENS - 1)
-                                               / FORWARD_GROUP_TOKENS));
-  /* cru-forward-kernels.c's scratch slots for a group of tokens */
-  scratch = 4 * (2 * group * H + group * MAX (qd, (guint64) inter) + group * MAX (kd, (guint64) inter)
-                 + group * MAX (kd, H) + group * qd + longest * longest);
-  *flops = 2.0 * (double) tokens * (double) layer_params * L;
-  return layer_f32 + tokens * H * 4                    /* the residual streams */
-         + (guint64) MAX (n_prompts, 1) * L * H * 4    /* per-prompt states */
-         + 2 * longest * (guint64) hd * 4              /* rotary tables */
-         + (guint64) MAX (active, 1) * (scratch + THREAD_OVERHEAD_BYTES) + tok_bytes;
-}
-
-gboolean
-cru_moe_cost (const CruMoeConfig *c, GPtrArray *models, guint n_threads, CruMoeCost *cost,
-              GError **error)
-{
-  g_autoptr (GPtrArray) plan = g_ptr_array_new_with_free_func ((GDestroyNotify) out_tensor_free);
-  CruModel *base = models->pdata[0];
-  int L = cru_model_get_n_layers (base);
-  guint64 H = (guint64) MAX (cru_model_get_hidden_size (base), 1);
-  guint64 max_numel = 0, max_noisy = 0, gates, gate_pass, shared_pass = 0, writing, piece;
-  double flops = 0, shared_flops = 0;
-
-  memset (cost, 0, sizeof *cost);
-  if (n_threads == 0)
-    n_threads = c->n_threads ? c->n_threads : g_get_num_processors ();
-  if (!validate (c, base, models, error) || !plan_tensors (c, models, plan, error))
-    return FALSE;
-
-  cost->tensors = g_ptr_array_new_with_free_func ((GDestroyNotify) moe_tensor_free);
-  for (guint i = 0; i < plan->len; i++)
-    {
-      OutTensor *t = plan->pdata[i];
-      CruMoeTensor *x = g_new0 (CruMoeTensor, 1);
-
-      x->name = g_strdup (t->out_name);
-      x->ndim = t->ndim;
-      x->numel = 1;
-      for (int d = 0; d < t->ndim; d++)
-        {
-          x->shape[d] = t->shape[d];
-          x->numel *= (guint64) t->shape[d];
-        }
-      if (t->model >= 0 && t->src_name)
-        {
-          const CruModelTensor *src = cru_model_lookup (models->pdata[t->model], t->src_name);
-          x->read_bytes = src->info->numel * cru_dtype_size (src->info->dtype);
-        }
-      if (is_noisy (c, t))
-        max_noisy = MAX (max_noisy, x->numel);
-      max_numel = MAX (max_numel, x->numel);
-      cost->output_numel += x->numel;
-      cost->read_bytes += x->read_bytes;
-      g_ptr_array_add (cost->tensors, x);
-    }
-
-  gate_pass = gate_pass_bytes (c, base, c->experts, n_threads, &flops);
-  if (c->output == CRU_MOE_OUTPUT_QWEN2_MOE)
-    shared_pass = gate_pass_bytes (c, base, c->shared_experts, n_threads, &shared_flops);
-  if (needs_forward (c))
-    cost->gate_read_bytes = forward_read_bytes (base) * (shared_pass ? 2 : 1);
-  cost->read_bytes += cost->gate_read_bytes;
-  cost->gate_flops = flops + shared_flops;
-
-  /* The router rows live through the whole build; then either a gate pass or the writing is
-   * the rest: a piece in f32, its noise's uniforms, and the part of the writer's buffer that
-   * a piece fills in the output dtype (pages never touched cost nothing). */
-  gates = (guint64) L * (c->experts->len + (shared_pass ? 1 : 0)) * H * 4;
-  piece = MIN (max_numel, (guint64) PIECE_ELEMENTS);
-  writing = piece * 4 + 2 * MIN (max_noisy, (guint64) PIECE_ELEMENTS) * 4
-            + MIN (piece * cru_dtype_size (output_dtype (c, base)) + 4096,
-                   (guint64) WRITER_BUFFER_BYTES);
-  cost->peak_bytes = gates + MAX (MAX (gate_pass, shared_pass), writing);
-  return TRUE;
 }
 
 /* ---- building -------------------------------------------------------------------------- */
@@ -764,7 +575,7 @@ cru_moe_build_into (const CruMoeConfig *c, const char *dir, CruMoeStatusFunc sta
 {
   g_autoptr (GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) cru_model_unref);
   g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) plan = g_ptr_array_new_with_free_func ((GDestroyNotify) out_tensor_free);
+  g_autoptr (GPtrArray) plan = g_ptr_array_new_with_free_func ((GDestroyNotify) _cru_moe_out_tensor_free);
   g_autoptr (CruLayout) layout = NULL;
   g_autoptr (CruWriter) writer = NULL;
   g_autoptr (JsonObject) config = NULL;
@@ -782,16 +593,16 @@ cru_moe_build_into (const CruMoeConfig *c, const char *dir, CruMoeStatusFunc sta
   if (!open_models (c, models, paths, error))
     return FALSE;
   base = models->pdata[0];
-  if (!validate (c, base, models, error) || !plan_tensors (c, models, plan, error))
+  if (!_cru_moe_validate (c, base, models, error) || !_cru_moe_plan_tensors (c, models, plan, error))
     return FALSE;
-  dtype = output_dtype (c, base);
+  dtype = _cru_moe_output_dtype (c, base);
   L = cru_model_get_n_layers (base);
   H = (gsize) cru_model_get_hidden_size (base);
 
   s.st.stage = CRU_MOE_STAGE_GATES;
   s.st.tensors_total = plan->len;
   s.n_passes = c->output == CRU_MOE_OUTPUT_QWEN2_MOE ? 2 : 1;
-  s.pass_read = needs_forward (c) ? forward_read_bytes (base) : 0;
+  s.pass_read = _cru_moe_needs_forward (c) ? _cru_moe_forward_read_bytes (base) : 0;
   report (&s);
   if (!(gates = _cru_moe_compute_gates_full (c, base, c->experts, gate_layer, &s, cancellable,
                                              error)))
@@ -812,13 +623,13 @@ cru_moe_build_into (const CruMoeConfig *c, const char *dir, CruMoeStatusFunc sta
   layout = cru_layout_new (c->shard_size ? c->shard_size : CRU_DEFAULT_SHARD_SIZE);
   for (guint i = 0; i < plan->len; i++)
     {
-      OutTensor *t = plan->pdata[i];
+      CruMoeOutTensor *t = plan->pdata[i];
       guint64 n = 1;
       for (int d = 0; d < t->ndim; d++)
         n *= (guint64) t->shape[d];
       cru_layout_add (layout, t->out_name, dtype, t->ndim, t->shape);
       max_numel = MAX (max_numel, n);
-      any_noise |= is_noisy (c, t);
+      any_noise |= _cru_moe_is_noisy (c, t);
     }
   if (!cru_layout_finish (layout, error))
     return FALSE;
@@ -828,18 +639,18 @@ cru_moe_build_into (const CruMoeConfig *c, const char *dir, CruMoeStatusFunc sta
   s.st.stage = CRU_MOE_STAGE_TENSORS;
   s.st.fraction = 0;
   report (&s);
-  buf = g_new (float, MAX (MIN (max_numel, (guint64) PIECE_ELEMENTS), 1));
+  buf = g_new (float, MAX (MIN (max_numel, (guint64) CRU_MOE_PIECE_ELEMENTS), 1));
   if (any_noise)
-    noise = g_new (float, 2 * (gsize) MIN (max_numel, (guint64) PIECE_ELEMENTS));
+    noise = g_new (float, 2 * (gsize) MIN (max_numel, (guint64) CRU_MOE_PIECE_ELEMENTS));
   for (guint i = 0; i < plan->len; i++)
     {
-      OutTensor *t = plan->pdata[i];
+      CruMoeOutTensor *t = plan->pdata[i];
       guint64 n = cru_layout_get_tensor (layout, i)->numel;
 
       s.st.tensor = t->out_name;
-      for (guint64 off = 0; off < n; off += PIECE_ELEMENTS)
+      for (guint64 off = 0; off < n; off += CRU_MOE_PIECE_ELEMENTS)
         {
-          guint64 m = MIN (n - off, (guint64) PIECE_ELEMENTS);
+          guint64 m = MIN (n - off, (guint64) CRU_MOE_PIECE_ELEMENTS);
 
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             return FALSE;
@@ -900,7 +711,7 @@ cru_moe_build (const CruMoeConfig *c, const char *out_dir, gboolean overwrite,
 
   g_return_val_if_fail (c != NULL && out_dir != NULL, FALSE);
   /* Check the inputs before the output folder is touched. */
-  if (!open_models (c, models, paths, error) || !validate (c, models->pdata[0], models, error))
+  if (!open_models (c, models, paths, error) || !_cru_moe_validate (c, models->pdata[0], models, error))
     return FALSE;
   if (!(od = cru_output_dir_begin (out_dir, overwrite, error)))
     return FALSE;
