@@ -258,6 +258,22 @@ _cru_plan_place (CruPlan *plan, CruGraph *graph)
   plan->n_device_call_bytes = k;
   g_hash_table_unref (p.seen);
   g_hash_table_unref (p.by_node);
+
+  /* When the GPU takes none of the calls, the CPU runs the merge (and the engine does not
+   * even open the device); the report still says why. */
+  {
+    gboolean any = FALSE;
+    for (guint i = 0; i < plan->placements->len && !any; i++)
+      any = g_array_index (plan->placements, CruPlacement, i).n_device > 0;
+    for (guint i = 0; i < k && !any; i++)
+      any = plan->device_call_bytes[i] > 0;
+    if (!any)
+      {
+        g_autofree char *gpu = plan->device_note;
+        plan->estimate.device = CRU_DEVICE_CPU;
+        plan->device_note = g_strdup_printf (_("CPU: %s takes none of these tensors"), gpu);
+      }
+  }
 }
 
 /* ---- reports ---- */
@@ -300,13 +316,14 @@ _cru_plan_placement_to_text (CruPlan *plan, GString *s)
 {
   const CruEstimate *est = &plan->estimate;
 
-  if (est->device != CRU_DEVICE_CUDA)
+  if (plan->placements == NULL)
     return;
-  {
-    g_autofree char *peak = g_format_size (est->peak_vram_bytes);
-    g_autofree char *budget = g_format_size (plan->vram_budget);
-    g_string_append_printf (s, _("VRAM:    about %s peak; %s may be used\n"), peak, budget);
-  }
+  if (est->device == CRU_DEVICE_CUDA)
+    {
+      g_autofree char *peak = g_format_size (est->peak_vram_bytes);
+      g_autofree char *budget = g_format_size (plan->vram_budget);
+      g_string_append_printf (s, _("VRAM:    about %s peak; %s may be used\n"), peak, budget);
+    }
   for (guint i = 0; plan->placements && i < plan->placements->len; i++)
     {
       const CruPlacement *pl = &g_array_index (plan->placements, CruPlacement, i);

@@ -277,6 +277,44 @@ test_small_budget_routes_largest_to_cpu (void)
   assert_same_model (out, out_cpu);
 }
 
+/* A budget below every call: the GPU takes nothing, so the CPU runs the merge (the engine
+ * does not open the device) and the report still says why. */
+static void
+test_nothing_fits_runs_on_cpu (void)
+{
+  DEMO_OR_SKIP (probe, "base");
+  g_autofree char *out = out_dir ("nothing-fits");
+  g_autoptr(CruGraph) g = ties_graph (out, NULL);
+  g_autoptr(CruPlan) plan = NULL;
+  g_autoptr(JsonNode) keep = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_auto(GStrv) log = NULL;
+  JsonObject *pl;
+  CruPlanOptions o;
+
+  set_budget (1000000);
+  options_init (&o, CRU_DEVICE_AUTO);
+  plan = cru_plan_compile (g, &o, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cru_plan_get_estimate (plan)->device, ==, CRU_DEVICE_CPU);
+  g_assert_cmpuint (cru_plan_get_estimate (plan)->peak_vram_bytes, ==, 0);
+  g_assert_cmpstr (cru_plan_get_device_note (plan), ==,
+                   "CPU: Simulated GPU takes none of these tensors");
+  pl = json_array_get_object_element (
+      json_object_get_array_member (plan_json (plan, &keep), "placement"), 0);
+  g_assert_cmpint (json_object_get_int_member (pl, "gpu_tensors"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (pl, "cpu_tensors"), ==, 39);
+  text = cru_plan_to_text (plan);
+  g_assert_null (strstr (text, "VRAM:"));
+  g_assert_nonnull (strstr (text, "0 tensors on the GPU, 39 on the CPU (larger than the GPU "
+                                  "memory budget"));
+  g_strfreev (take_log ());
+  run_plan (plan);
+  log = take_log ();
+  g_assert_cmpuint (g_strv_length (log), ==, 0);
+}
+
 /* --device cpu: no GPU in the plan, no call on the device. */
 static void
 test_device_cpu_uses_no_gpu (void)
@@ -431,6 +469,7 @@ main (int argc, char **argv)
                    test_plan_places_all_on_gpu);
   g_test_add_func ("/cuda/simulated/small-budget-routes-largest-tensors-to-cpu",
                    test_small_budget_routes_largest_to_cpu);
+  g_test_add_func ("/cuda/simulated/nothing-fits-runs-on-cpu", test_nothing_fits_runs_on_cpu);
   g_test_add_func ("/cuda/simulated/device-cpu-uses-no-gpu", test_device_cpu_uses_no_gpu);
   g_test_add_func ("/cuda/simulated/output-node-device-choice", test_output_node_device);
   g_test_add_func ("/cuda/simulated/sdm-w-statistics-on-cpu-output-on-gpu",
