@@ -316,15 +316,16 @@ _cru_inspector_build_moe (CruInspector *self, const CruNode *node)
   AdwPreferencesGroup *group = _cru_inspector_add_group (self, _("Routing"), NULL);
   const char *gate_mode = string_param (node, "gate_mode", "hidden");
   const CruChoice *choices;
+  CruParamRef *ref;
   guint n_choices, n_experts = 0, index = 0;
 
   for (guint i = 0; i < links->len; i++)
     n_experts += g_str_equal (((const CruLink *) links->pdata[i])->to_port, CRU_PORT_EXPERT);
 
   choices = cru_moe_gate_modes (&n_choices);
-  add_described_choice (group, _cru_param_ref_new (self, node->id, 0, "gate_mode", NULL, NULL,
-                                                   0, 0, 0),
-                        _("Route Tokens"), choices, n_choices, gate_mode);
+  ref = _cru_param_ref_new (self, node->id, 0, "gate_mode", NULL, NULL, 0, 0, 0);
+  ref->reshapes = TRUE;   /* random routing shows its seed */
+  add_described_choice (group, ref, _("Route Tokens"), choices, n_choices, gate_mode);
   _cru_inspector_add_number_rows (self, group,
       _cru_param_ref_new (self, node->id, 0, "experts_per_token", NULL, NULL, 1,
                           MAX (n_experts, 2), 0),

@@ -21,6 +21,7 @@ typedef struct {
   double              min, max;
   int                 digits;
   gboolean            keep_rows;  /* its rows edit the value in place: never rebuild */
+  gboolean            reshapes;   /* other rows depend on it: rebuild after each edit */
 } CruParamRef;
 
 CruParamRef *_cru_param_ref_new  (CruInspector *self, guint node, guint link, const char *name,

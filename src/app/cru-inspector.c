@@ -74,7 +74,7 @@ _cru_inspector_apply (CruInspector *self, const CruParamRef *ref, CruValue *valu
     cru_graph_set_param (self->graph, ref->node, name, value);
   self->editing = FALSE;
   /* Scalar ↔ gradient ↔ filters needs other rows; edits within a kind keep the focus. */
-  if (kind_changed)
+  if (kind_changed || ref->reshapes)
     queue_rebuild (self);
 }
 
