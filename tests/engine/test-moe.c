@@ -727,6 +727,49 @@ test_run_warns_about_similar_prompts (void)
   moe_clear (&m);
 }
 
+/* Qwen2-MoE with a shared expert, noise, an output scale and a seed: the graph runs to the
+ * bytes of `crucible-cli moe` on the mergekit-moe YAML the graph exports. */
+static void
+test_run_qwen2_moe_equals_exported_yaml (void)
+{
+  NEEDS_DEMO ();
+  g_autofree char *tmp = test_tmpdir ();
+  g_autofree char *out = g_build_filename (tmp, "graph", NULL);
+  g_autofree char *ref = g_build_filename (tmp, "yaml", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CruMoeConfig) config = NULL;
+  g_autoptr(CruModel) model = NULL;
+  g_autofree char *yaml = NULL;
+  guint shared;
+  Moe m;
+
+  moe_new (&m, 2, out);
+  test_set_str (m.g, m.moe, "architecture", "qwen2_moe");
+  test_set_str (m.g, m.moe, "gate_mode", "cheap_embed");
+  test_set (m.g, m.moe, "experts_per_token", 1);
+  test_set (m.g, m.moe, "seed", 1234);
+  test_set_link (m.g, m.links[0], "noise_scale", 0.01);
+  test_set_link (m.g, m.links[1], "residual_scale", 0.5);
+  shared = test_link (m.g, m.base, m.moe, CRU_PORT_SHARED_EXPERT);
+  set_prompts (m.g, shared, "positive_prompts", prose);
+  test_run_graph (m.g, NULL);
+
+  yaml = cru_graph_export_mergekit (m.g, tmp, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (yaml, "architecture: qwen\n"));
+  g_assert_nonnull (strstr (yaml, "seed: 1234\n"));
+  config = cru_moe_config_from_yaml_data (yaml, -1, "exported.yml", tmp, &error);
+  g_assert_no_error (error);
+  g_assert_true (cru_moe_build (config, ref, FALSE, NULL, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  assert_same_model (out, ref);
+  model = cru_model_open (out, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (cru_model_get_model_type (model), ==, "qwen2_moe");
+  g_assert_nonnull (cru_model_lookup (model, "model.layers.0.mlp.shared_expert_gate.weight"));
+  moe_clear (&m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -747,6 +790,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/moe/run/output-folder-contents", test_run_output_folder_contents);
   g_test_add_func ("/engine/moe/run/existing-target", test_run_existing_target);
   g_test_add_func ("/engine/moe/run/cancel-leaves-nothing", test_run_cancel_leaves_nothing);
+  g_test_add_func ("/engine/moe/run/qwen2-moe-equals-exported-yaml",
+                   test_run_qwen2_moe_equals_exported_yaml);
   g_test_add_func ("/engine/moe/run/warns-about-similar-prompts",
                    test_run_warns_about_similar_prompts);
   return g_test_run ();
