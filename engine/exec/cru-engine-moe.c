@@ -87,18 +87,18 @@ static void
 keep_warnings (CruPlan *plan, GPtrArray *warnings)
 {
   g_autofree char *count = cru_moe_expert_count_warning (plan->moe->experts->len);
+  GPtrArray *found = g_ptr_array_new_with_free_func (_cru_problem_free);
 
-  g_ptr_array_set_size (plan->run_warnings, 0);
   for (guint i = 0; i < warnings->len; i++)
     if (g_strcmp0 (warnings->pdata[i], count) != 0)
       {
         /* TRANSLATORS: "Experts: All layers have degenerate routing parameters…" */
         g_autofree char *message = g_strdup_printf (_("%s: %s"), plan->moe_title,
                                                     (char *) warnings->pdata[i]);
-        g_ptr_array_add (plan->run_warnings,
-                         _cru_problem_new (CRU_SEVERITY_WARNING, plan->moe_node, 0, NULL,
-                                           message));
+        g_ptr_array_add (found, _cru_problem_new (CRU_SEVERITY_WARNING, plan->moe_node, 0,
+                                                  NULL, message));
       }
+  _cru_plan_set_run_warnings (plan, found);
 }
 
 gboolean
@@ -111,7 +111,7 @@ _cru_engine_run_moe (CruPlan *plan, CruProgressFunc progress, gpointer user_data
   g_autoptr(CruOutputDir) od = NULL;
   gboolean ok = FALSE;
 
-  g_ptr_array_set_size (plan->run_warnings, 0);
+  _cru_plan_set_run_warnings (plan, NULL);
   report (&r, CRU_RUN_PHASE_PREPARE, NULL, TRUE);
   od = cru_output_dir_begin (plan->out_dir, plan->options.overwrite, error);
   if (od == NULL)
@@ -135,7 +135,7 @@ _cru_engine_run_moe (CruPlan *plan, CruProgressFunc progress, gpointer user_data
 out:
   if (!ok)
     {
-      g_ptr_array_set_size (plan->run_warnings, 0);
+      _cru_plan_set_run_warnings (plan, NULL);
       cru_output_dir_explain_no_space (plan->out_dir, plan->estimate.output_bytes, error);
       if (od && cancellable && g_cancellable_is_cancelled (cancellable))
         cru_output_dir_discard (od);   /* cancelled: stop now, free the disk in the background */

@@ -147,6 +147,7 @@ struct _CruPlan {
   GPtrArray     *moe_models;      /* CruModel*: base, experts, shared experts */
   CruMoeCost     moe_cost;
 
+  GMutex         run_lock;        /* run_warnings: set by a run, read by front ends */
   GPtrArray     *run_warnings;    /* CruProblem*: what the last run found */
 };
 
@@ -207,6 +208,8 @@ void      _cru_plan_unknown_param (CruCompiler *c, guint node, guint link, const
                                    const char *what);
 CruProblem *_cru_problem_new    (CruSeverity severity, guint node, guint link, const char *port,
                                  const char *message);
+/* Replaces what the last run found (takes @warnings, CruProblem*; NULL empties it). */
+void      _cru_plan_set_run_warnings (CruPlan *plan, GPtrArray *warnings);
 void      _cru_problem_free     (gpointer problem);
 
 /* cru-plan-moe.c: a mixture of experts feeding the Output node. */

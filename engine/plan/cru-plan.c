@@ -74,6 +74,7 @@ plan_new (const CruPlanOptions *options)
   plan->ref_count = 1;
   plan->problems = g_ptr_array_new_with_free_func (_cru_problem_free);
   plan->run_warnings = g_ptr_array_new_with_free_func (_cru_problem_free);
+  g_mutex_init (&plan->run_lock);
   if (options)
     plan->options = *options;
   else
@@ -135,6 +136,7 @@ cru_plan_unref (CruPlan *plan)
   g_clear_pointer (&plan->moe_models, g_ptr_array_unref);
   cru_moe_cost_clear (&plan->moe_cost);
   g_ptr_array_unref (plan->run_warnings);
+  g_mutex_clear (&plan->run_lock);
   g_free (plan);
 }
 
@@ -151,7 +153,36 @@ GPtrArray *cru_plan_get_problems (CruPlan *plan) { return plan->problems; }
 const CruEstimate *cru_plan_get_estimate (CruPlan *plan) { return &plan->estimate; }
 const char *cru_plan_get_output_dir (CruPlan *plan) { return plan->out_dir; }
 CruDType cru_plan_get_output_dtype (CruPlan *plan) { return plan->out_dtype; }
-GPtrArray *cru_plan_get_run_warnings (CruPlan *plan) { return plan->run_warnings; }
+GPtrArray *
+cru_plan_get_run_warnings (CruPlan *plan)
+{
+  GPtrArray *copy = g_ptr_array_new_with_free_func (_cru_problem_free);
+
+  g_return_val_if_fail (plan != NULL, copy);
+  g_mutex_lock (&plan->run_lock);
+  for (guint i = 0; i < plan->run_warnings->len; i++)
+    {
+      const CruProblem *p = g_ptr_array_index (plan->run_warnings, i);
+      g_ptr_array_add (copy, _cru_problem_new (p->severity, p->node, p->link, p->port,
+                                               p->message));
+    }
+  g_mutex_unlock (&plan->run_lock);
+  return copy;
+}
+
+void
+_cru_plan_set_run_warnings (CruPlan *plan, GPtrArray *warnings)
+{
+  GPtrArray *old;
+
+  if (warnings == NULL)
+    warnings = g_ptr_array_new_with_free_func (_cru_problem_free);
+  g_mutex_lock (&plan->run_lock);
+  old = plan->run_warnings;
+  plan->run_warnings = warnings;
+  g_mutex_unlock (&plan->run_lock);
+  g_ptr_array_unref (old);
+}
 
 guint
 cru_plan_get_n_tensors (CruPlan *plan)

@@ -89,7 +89,8 @@ const char        *cru_plan_get_tensor_name (CruPlan *plan, guint index);
 const double      *cru_plan_get_node_weights (CruPlan *plan, guint node, guint *n_weights);
 /* After a run: what it found that the user should know, as CruProblem* (severity WARNING,
  * attached to a node) — e.g. a mixture of experts whose prompts are too similar to route
- * by. Empty before a run; replaced by each run. Owned by the plan. */
+ * by. Empty before a run; replaced by each run. A copy, safe to take while a run is going
+ * on: free with g_ptr_array_unref. */
 GPtrArray         *cru_plan_get_run_warnings (CruPlan *plan);
 
 /* The device that runs the merge in words ("NVIDIA H200, 143.8 GB"), or why it is the CPU

@@ -492,7 +492,7 @@ static void
 build_problems (CruInspector *self, const CruNode *node)
 {
   GPtrArray *problems = self->plan ? cru_plan_get_problems (self->plan) : NULL;
-  GPtrArray *found = self->plan ? cru_plan_get_run_warnings (self->plan) : NULL;
+  g_autoptr(GPtrArray) found = self->plan ? cru_plan_get_run_warnings (self->plan) : NULL;
   guint n_problems = problems ? problems->len : 0;
   AdwPreferencesGroup *group = NULL;
 

@@ -187,7 +187,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
 static void
 show_run_warnings (CruWindow *self, CruPlan *plan)
 {
-  GPtrArray *found = cru_plan_get_run_warnings (plan);
+  g_autoptr(GPtrArray) found = cru_plan_get_run_warnings (plan);
   GPtrArray *problems = cru_plan_get_problems (plan);
   g_autoptr(GPtrArray) all = g_ptr_array_new ();
 

@@ -410,7 +410,7 @@ compile_and_run (CruGraph *graph, Options *o)
       double secs = (g_get_monotonic_time () - start) / 1e6;
       FILE *out = o->json_progress ? stderr : stdout;
 
-      GPtrArray *found = cru_plan_get_run_warnings (plan);
+      g_autoptr(GPtrArray) found = cru_plan_get_run_warnings (plan);
 
       for (guint i = 0; i < found->len; i++)
         g_printerr ("warning: %s\n", ((CruProblem *) g_ptr_array_index (found, i))->message);

@@ -516,6 +516,7 @@ test_run_example_equals_moe_build (void)
   g_autoptr(CruPlan) plan = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(CruModel) model = NULL;
+  g_autoptr(GPtrArray) found = NULL;
   Progress pr = { 0 };
   CruPlanOptions o;
 
@@ -549,7 +550,8 @@ test_run_example_equals_moe_build (void)
   model = cru_model_open (out, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (cru_model_get_model_type (model), ==, "mixtral");
-  g_assert_cmpuint (cru_plan_get_run_warnings (plan)->len, ==, 0);
+  found = cru_plan_get_run_warnings (plan);
+  g_assert_cmpuint (found->len, ==, 0);
 }
 
 /* mergekit-moe YAML imported into a graph runs to the bytes of building the YAML itself. */
@@ -674,6 +676,7 @@ test_run_cancel_leaves_nothing (void)
       g_autofree char *out = g_build_filename (tmp, "moe", NULL);
       g_autoptr(CruPlan) plan = NULL;
       g_autoptr(GError) error = NULL;
+      g_autoptr(GPtrArray) found = NULL;
       Progress pr = { 0 };
       Moe m;
 
@@ -686,7 +689,8 @@ test_run_cancel_leaves_nothing (void)
       g_assert_cmpint (pr.cancelled_at, >, 0);
       g_assert_cmpint (g_get_monotonic_time () - pr.cancelled_at, <, 200000);
       assert_nothing_left (out);
-      g_assert_cmpuint (cru_plan_get_run_warnings (plan)->len, ==, 0);
+      found = cru_plan_get_run_warnings (plan);
+      g_assert_cmpuint (found->len, ==, 0);
       g_object_unref (pr.cancel_in);
       moe_clear (&m);
     }
@@ -705,7 +709,7 @@ test_run_warns_about_similar_prompts (void)
   g_autoptr(CruPlan) plan = NULL;
   g_autoptr(GError) error = NULL;
   const CruProblem *w;
-  GPtrArray *warnings;
+  g_autoptr(GPtrArray) warnings = NULL;
   Moe m;
 
   moe_new (&m, 3, out);

@@ -180,6 +180,7 @@ test_run_writes_a_moe (void)
   g_autofree char *out = g_build_filename (dir, "experts", NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(CruModel) model = NULL;
+  g_autoptr(GPtrArray) found = NULL;
   CruNodeWidget *widget;
   guint moe;
 
@@ -194,7 +195,8 @@ test_run_writes_a_moe (void)
   g_assert_cmpstr (cru_model_get_model_type (model), ==, "mixtral");
   g_assert_nonnull (cru_model_lookup (model, "model.layers.3.block_sparse_moe.gate.weight"));
   /* the example's prompts tell the experts apart: no warning from the run */
-  g_assert_cmpuint (cru_plan_get_run_warnings (cru_window_get_plan (window))->len, ==, 0);
+  found = cru_plan_get_run_warnings (cru_window_get_plan (window));
+  g_assert_cmpuint (found->len, ==, 0);
   widget = cru_graph_view_get_node_widget (cru_window_get_graph_view (window), moe);
   g_assert_cmpint (cru_node_widget_get_run_state (widget), ==, CRU_NODE_RUN_DONE);
   gtk_window_destroy (GTK_WINDOW (window));
@@ -214,7 +216,7 @@ test_same_prompts_warn_on_the_node (void)
   CruNodeWidget *widget;
   g_autofree char *dir = g_dir_make_tmp ("cru-gui-moe-XXXXXX", NULL);
   g_autofree char *out = g_build_filename (dir, "experts", NULL);
-  GPtrArray *found;
+  g_autoptr(GPtrArray) found = NULL;
   guint moe, link, warnings_before;
 
   if (gui_test_skip_without_display ())
