@@ -5,6 +5,12 @@
  * cache writes are the slow part of a merge); unaligned heads and tails, and filesystems that
  * refuse O_DIRECT (tmpfs), go through a buffered one.
  *
+ * cru_writer_write_f32 converts into aligned buffers and hands them to writer threads
+ * (write-behind): the caller goes on computing while the disk writes, which is what lets one
+ * worker thread reach the disk's speed. A bounded pool of buffers limits the memory held and
+ * throttles callers that produce faster than the disk takes. A failed write is reported by
+ * the next call and by cru_writer_close.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "cru-safetensors-private.h"
@@ -19,6 +25,10 @@
 
 #define CRU_IO_ALIGN       4096u
 #define CRU_IO_BUFFER_SIZE (4u << 20)
+/* Buffers queued or being written at most (CRU_WRITER_BUFFER_BYTES in the header), and the
+ * threads writing them: two writes in flight keep a disk busy between requests. */
+#define CRU_WRITE_BUFFERS  (CRU_WRITER_BUFFER_BYTES / CRU_IO_BUFFER_SIZE)
+#define CRU_WRITE_THREADS  2
 
 typedef struct
 {
@@ -326,23 +336,44 @@ typedef struct
   guint64 data_offset;
 } WriterShard;
 
+/* A converted span waiting for a writer thread. */
+typedef struct
+{
+  guint8 *buf;        /* pool buffer; the data starts at buf + pre */
+  gsize   pre;
+  gsize   len;
+  guint64 offset;     /* in the shard file */
+  guint   shard;
+  guint   index;      /* tensor */
+} WriteJob;
+
 struct _CruWriter
 {
-  CruLayout   *layout;
-  char        *dir;
-  WriterShard *shards;
-  guint        n_shards;
-  guint64     *written;     /* bytes written per tensor (atomic) */
-  gint         direct;      /* atomic: O_DIRECT still in use */
-  GMutex       pool_lock;
-  GPtrArray   *pool;        /* free aligned buffers */
+  CruLayout    *layout;
+  char         *dir;
+  WriterShard  *shards;
+  guint         n_shards;
+  guint64      *written;     /* bytes written per tensor (atomic) */
+  gint          direct;      /* atomic: O_DIRECT still in use */
+
+  GMutex        pool_lock;   /* everything below */
+  GCond         pool_cond;   /* a buffer came back, or a job finished */
+  GPtrArray    *pool;        /* free aligned buffers */
+  guint         n_buffers;   /* allocated, free or in use */
+  guint         in_flight;   /* jobs queued or being written */
+  GError       *async_error; /* the first failed write-behind */
+  GAsyncQueue  *jobs;        /* WriteJob*; a job with buf == NULL stops a thread */
+  GThread      *threads[CRU_WRITE_THREADS];
 };
+
+static void writer_stop_threads (CruWriter *w);
 
 void
 cru_writer_free (CruWriter *w)
 {
   if (w == NULL)
     return;
+  writer_stop_threads (w);
   for (guint i = 0; i < w->n_shards; i++)
     {
       if (w->shards[i].fd >= 0)
@@ -356,6 +387,8 @@ cru_writer_free (CruWriter *w)
   g_free (w->written);
   g_ptr_array_unref (w->pool);
   g_mutex_clear (&w->pool_lock);
+  g_cond_clear (&w->pool_cond);
+  g_clear_error (&w->async_error);
   g_free (w->dir);
   g_free (w);
 }
@@ -402,14 +435,21 @@ set_write_error (CruWriter *w, WriterShard *shard, int errsv, GError **error)
   _cru_set_errno_error (error, errsv, _("writing"), shard->display_name, w->dir);
 }
 
+/* A free buffer; with @wait, blocks while CRU_WRITE_BUFFERS are in use (the writer threads
+ * give them back). The bounce buffer of write_span does not wait: a writer thread must never
+ * block on its own pool. */
 static void *
-pool_get (CruWriter *w)
+pool_get (CruWriter *w, gboolean wait)
 {
   void *buf = NULL;
 
   g_mutex_lock (&w->pool_lock);
+  while (wait && w->pool->len == 0 && w->n_buffers >= CRU_WRITE_BUFFERS)
+    g_cond_wait (&w->pool_cond, &w->pool_lock);
   if (w->pool->len > 0)
     buf = g_ptr_array_steal_index_fast (w->pool, w->pool->len - 1);
+  else
+    w->n_buffers++;
   g_mutex_unlock (&w->pool_lock);
   if (buf == NULL)
     buf = g_aligned_alloc (CRU_IO_BUFFER_SIZE, 1, CRU_IO_ALIGN);
@@ -421,6 +461,7 @@ pool_put (CruWriter *w, void *buf)
 {
   g_mutex_lock (&w->pool_lock);
   g_ptr_array_add (w->pool, buf);
+  g_cond_broadcast (&w->pool_cond);
   g_mutex_unlock (&w->pool_lock);
 }
 
@@ -463,7 +504,7 @@ write_span (CruWriter *w, WriterShard *shard, const guint8 *src, gsize n, guint6
     }
   else
     {
-      void *bounce = pool_get (w);
+      void *bounce = pool_get (w, FALSE);
       for (guint64 pos = a0; pos < a1;)
         {
           gsize m = (gsize) MIN (a1 - pos, CRU_IO_BUFFER_SIZE);
@@ -484,6 +525,109 @@ write_span (CruWriter *w, WriterShard *shard, const guint8 *src, gsize n, guint6
   /* The filesystem accepted O_DIRECT at open but not for this write: go buffered for good. */
   g_atomic_int_set (&w->direct, FALSE);
   return write_buffered (w, shard, mid, a1 - a0, a0, error);
+}
+
+/* ---- write-behind ---- */
+
+static gpointer
+writer_thread (gpointer data)
+{
+  CruWriter *w = data;
+  WriteJob *job;
+
+  while ((job = g_async_queue_pop (w->jobs))->buf != NULL)
+    {
+      GError *error = NULL;
+      gboolean failed_before;
+
+      g_mutex_lock (&w->pool_lock);
+      failed_before = w->async_error != NULL;
+      g_mutex_unlock (&w->pool_lock);
+      /* After a failure the rest is dropped: the output is abandoned anyway. */
+      if (!failed_before)
+        {
+          if (write_span (w, &w->shards[job->shard], job->buf + job->pre, job->len, job->offset,
+                          &error))
+            __atomic_fetch_add (&w->written[job->index], (guint64) job->len, __ATOMIC_RELAXED);
+        }
+      g_mutex_lock (&w->pool_lock);
+      if (error && w->async_error == NULL)
+        w->async_error = g_steal_pointer (&error);
+      g_ptr_array_add (w->pool, job->buf);
+      w->in_flight--;
+      g_cond_broadcast (&w->pool_cond);
+      g_mutex_unlock (&w->pool_lock);
+      g_clear_error (&error);
+      g_free (job);
+    }
+  g_free (job);
+  return NULL;
+}
+
+static void
+writer_start_threads (CruWriter *w)
+{
+  w->jobs = g_async_queue_new ();
+  for (guint i = 0; i < CRU_WRITE_THREADS; i++)
+    w->threads[i] = g_thread_new ("crucible-writer", writer_thread, w);
+}
+
+/* Waits until every queued write is done; returns the first failure (a copy). */
+static gboolean
+writer_drain (CruWriter *w, GError **error)
+{
+  gboolean ok;
+
+  g_mutex_lock (&w->pool_lock);
+  while (w->in_flight > 0)
+    g_cond_wait (&w->pool_cond, &w->pool_lock);
+  ok = w->async_error == NULL;
+  if (!ok)
+    g_propagate_error (error, g_error_copy (w->async_error));
+  g_mutex_unlock (&w->pool_lock);
+  return ok;
+}
+
+static void
+writer_stop_threads (CruWriter *w)
+{
+  if (w->jobs == NULL)
+    return;
+  writer_drain (w, NULL);
+  for (guint i = 0; i < CRU_WRITE_THREADS; i++)
+    if (w->threads[i])
+      g_async_queue_push (w->jobs, g_new0 (WriteJob, 1));
+  for (guint i = 0; i < CRU_WRITE_THREADS; i++)
+    if (w->threads[i])
+      g_thread_join (g_steal_pointer (&w->threads[i]));
+  g_clear_pointer (&w->jobs, g_async_queue_unref);
+}
+
+/* The failure of an earlier write-behind, if any (a copy). */
+static gboolean
+writer_check_async (CruWriter *w, GError **error)
+{
+  gboolean ok;
+
+  g_mutex_lock (&w->pool_lock);
+  ok = w->async_error == NULL;
+  if (!ok)
+    g_propagate_error (error, g_error_copy (w->async_error));
+  g_mutex_unlock (&w->pool_lock);
+  return ok;
+}
+
+static void
+writer_enqueue (CruWriter *w, guint8 *buf, gsize pre, gsize len, guint64 offset, guint shard,
+                guint index)
+{
+  WriteJob *job = g_new (WriteJob, 1);
+
+  *job = (WriteJob) { buf, pre, len, offset, shard, index };
+  g_mutex_lock (&w->pool_lock);
+  w->in_flight++;
+  g_mutex_unlock (&w->pool_lock);
+  g_async_queue_push (w->jobs, job);
 }
 
 static gboolean
@@ -545,6 +689,7 @@ cru_writer_open (CruLayout *layout, const char *dir, GError **error)
   w->written = g_new0 (guint64, layout->tensors->len);
   w->pool = g_ptr_array_new_with_free_func (g_aligned_free);
   g_mutex_init (&w->pool_lock);
+  g_cond_init (&w->pool_cond);
   for (guint i = 0; i < w->n_shards; i++)
     w->shards[i].fd = w->shards[i].fd_direct = -1;
 
@@ -589,6 +734,7 @@ cru_writer_open (CruLayout *layout, const char *dir, GError **error)
         }
     }
   w->direct = direct;
+  writer_start_threads (w);
   return g_steal_pointer (&w);
 }
 
@@ -636,9 +782,8 @@ cru_writer_write_f32 (CruWriter *w, guint index, guint64 elem_offset, const floa
 {
   const CruTensorInfo *t;
   WriterShard *shard;
+  guint shard_index;
   gsize size;
-  guint8 *buf;
-  gboolean ok = TRUE;
 
   if (index >= w->layout->tensors->len)
     return check_range (w, index, 0, 0, &t, error);
@@ -655,22 +800,22 @@ cru_writer_write_f32 (CruWriter *w, guint index, guint64 elem_offset, const floa
   if (elem_offset > t->numel || n > t->numel - elem_offset)
     return check_range (w, index, G_MAXUINT64, 0, &t, error);
 
-  shard = &w->shards[g_array_index (w->layout->shard_of, guint, index)];
-  buf = pool_get (w);
-  for (guint64 done = 0; done < n && ok;)
+  if (!writer_check_async (w, error))
+    return FALSE;
+  shard_index = g_array_index (w->layout->shard_of, guint, index);
+  shard = &w->shards[shard_index];
+  for (guint64 done = 0; done < n;)
     {
       guint64 off = shard->data_offset + t->begin + (elem_offset + done) * size;
       gsize pre = (gsize) (off % CRU_IO_ALIGN);  /* keeps file blocks on buffer blocks */
       gsize m = (gsize) MIN (n - done, (CRU_IO_BUFFER_SIZE - pre) / size);
+      guint8 *buf = pool_get (w, TRUE);
 
       cru_convert_from_f32 (t->dtype, src + done, buf + pre, m);
-      ok = write_span (w, shard, buf + pre, m * size, off, error);
+      writer_enqueue (w, buf, pre, m * size, off, shard_index, index);
       done += m;
     }
-  pool_put (w, buf);
-  if (ok)
-    __atomic_fetch_add (&w->written[index], n * size, __ATOMIC_RELAXED);
-  return ok;
+  return TRUE;
 }
 
 static int
@@ -728,8 +873,9 @@ write_index (CruWriter *w, GError **error)
 gboolean
 cru_writer_close (CruWriter *w, GError **error)
 {
-  gboolean ok = TRUE;
+  gboolean ok = writer_drain (w, error);
 
+  writer_stop_threads (w);
   for (guint i = 0; i < w->layout->tensors->len && ok; i++)
     {
       const CruTensorInfo *t = w->layout->tensors->pdata[i];

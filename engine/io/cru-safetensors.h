@@ -96,12 +96,17 @@ int          cru_layout_lookup         (CruLayout *layout, const char *name); /*
  * order, from any thread. O_DIRECT where the filesystem allows, buffered otherwise. */
 typedef struct _CruWriter CruWriter;
 
+/* The most converted output a writer holds waiting for the disk (its whole buffer pool). */
+#define CRU_WRITER_BUFFER_BYTES (32u << 20)
+
 CruWriter *cru_writer_open   (CruLayout *layout, const char *dir, GError **error);
 /* Writes @n_bytes of tensor @index's data at @byte_offset into the tensor. Thread-safe. */
 gboolean   cru_writer_write  (CruWriter *w, guint index, guint64 byte_offset,
                               const void *data, gsize n_bytes, GError **error);
-/* Converts @n f32 values to the tensor's dtype and writes them at element @elem_offset.
- * Uses an internal per-thread aligned buffer (no per-call allocation). Thread-safe. */
+/* Converts @n f32 values to the tensor's dtype and queues them for writing at element
+ * @elem_offset (write-behind: the writer's threads write while the caller goes on). Blocks
+ * while CRU_WRITER_BUFFER_BYTES of converted data wait for the disk. A failed write makes
+ * the next call and cru_writer_close fail. Thread-safe. */
 gboolean   cru_writer_write_f32 (CruWriter *w, guint index, guint64 elem_offset,
                                  const float *src, guint64 n, GError **error);
 /* Flushes, fsyncs, writes model.safetensors.index.json when there are several shards,

@@ -18,14 +18,16 @@ gboolean
 _cru_kernels_simd_supported (void)
 {
 #ifdef CRU_X86
-  static int supported = -1;
+  static int supported = -1;   /* atomic: worker threads ask at the same time */
+  int v = g_atomic_int_get (&supported);
 
-  if (supported < 0)
+  if (v < 0)
     {
       __builtin_cpu_init ();
-      supported = __builtin_cpu_supports ("avx2");
+      v = __builtin_cpu_supports ("avx2");
+      g_atomic_int_set (&supported, v);
     }
-  return supported;
+  return v;
 #else
   return FALSE;
 #endif

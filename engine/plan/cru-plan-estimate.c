@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-/* Bytes each writer thread holds in CruWriter's aligned buffer pool (CRU_IO_BUFFER_SIZE). */
-#define WRITER_BUFFER_BYTES (4u << 20)
+/* CruWriter's write-behind: its buffer pool (CRU_WRITER_BUFFER_BYTES) and its threads. */
+#define WRITER_THREADS 2
 /* Thread stacks, glibc's per-thread malloc arenas and the pool's own bookkeeping: what a
  * worker thread costs besides its arena (measured: about 1 MB). */
 #define THREAD_OVERHEAD_BYTES (1u << 20)
@@ -162,7 +162,8 @@ _cru_plan_estimate (CruPlan *plan)
 
   plan->baseline_rss = _cru_plan_current_rss ();
   est->peak_ram_bytes = plan->baseline_rss + arena_sum
-                        + (guint64) n_threads * (WRITER_BUFFER_BYTES + THREAD_OVERHEAD_BYTES);
+                        + CRU_WRITER_BUFFER_BYTES
+                        + (guint64) (n_threads + WRITER_THREADS) * THREAD_OVERHEAD_BYTES;
   est->peak_vram_bytes = 0;
   if (est->device == CRU_DEVICE_CUDA && plan->device_call_bytes)
     {
