@@ -301,6 +301,10 @@ static void
 test_peak_ram_estimate (void)
 {
   NEEDS_CLI_AND_DEMO ();
+#ifdef CRU_TEST_SANITIZED
+  g_test_skip ("a sanitizer's shadow memory and quarantine are not the program's memory");
+  return;
+#endif
   g_autofree char *tmp = test_tmpdir ();
   g_autofree char *example = source_path ("data/examples/moe-from-experts.crucible");
   g_autofree char *yaml = g_build_filename (tmp, "wide.yml", NULL);
