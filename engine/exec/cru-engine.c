@@ -27,7 +27,8 @@ report_locked (CruRun *run, CruWorker *w, gint64 now)
   double elapsed = (now - run->start_us) / 1e6;
   guint64 done = __atomic_load_n (&run->bytes_done, __ATOMIC_RELAXED);
 
-  run->last_report_us = now;
+  /* Read without the lock by workers deciding whether to report (_cru_run_report). */
+  __atomic_store_n (&run->last_report_us, now, __ATOMIC_RELAXED);
   if (run->progress == NULL)
     return;
   p.phase = run->phase;
@@ -53,7 +54,8 @@ _cru_run_report (CruRun *run, CruWorker *w, gboolean force)
     g_mutex_lock (&run->lock);
   else
     {
-      if (now - run->last_report_us < REPORT_INTERVAL_US || !g_mutex_trylock (&run->lock))
+      if (now - __atomic_load_n (&run->last_report_us, __ATOMIC_RELAXED) < REPORT_INTERVAL_US
+          || !g_mutex_trylock (&run->lock))
         return;
       if (now - run->last_report_us < REPORT_INTERVAL_US)
         {

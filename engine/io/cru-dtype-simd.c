@@ -20,19 +20,21 @@ gboolean
 _cru_dtype_simd_supported (void)
 {
 #ifdef CRU_X86
-  static int supported = -1;
+  static int supported = -1;   /* atomic: worker threads ask at the same time */
+  int v = g_atomic_int_get (&supported);
 
-  if (supported < 0)
+  if (v < 0)
     {
       unsigned int eax, ebx, ecx = 0, edx;
 
       /* clang's __builtin_cpu_supports knows no "f16c": ask CPUID leaf 1 for it. */
       __get_cpuid (1, &eax, &ebx, &ecx, &edx);
       __builtin_cpu_init ();
-      supported = __builtin_cpu_supports ("avx2") && (ecx & bit_F16C) != 0
-                  && __builtin_cpu_supports ("fma");
+      v = __builtin_cpu_supports ("avx2") && (ecx & bit_F16C) != 0
+          && __builtin_cpu_supports ("fma");
+      g_atomic_int_set (&supported, v);
     }
-  return supported;
+  return v;
 #else
   return FALSE;
 #endif
