@@ -51,7 +51,8 @@ read_range (CruWorker *w, CruExpr *e, guint64 src_offset, guint64 n, float *dst,
         return FALSE;
       if (!cru_model_read_f32 (e->model, e->tensor, src_offset + done, m, dst + done, error))
         return FALSE;
-      _cru_run_add_bytes (w->run, m * esize);
+      if (!w->gathering)
+        _cru_run_add_bytes (w->run, m * esize);
       done += m;
     }
   return TRUE;
@@ -164,6 +165,20 @@ fill_call (CruRun *run, CruExpr *e, guint64 offset, guint64 count, CruMethodCall
   call->stats = e->stats ? e->stats->stats : NULL;
 }
 
+static gpointer
+stream_state (CruWorker *w, const CruExpr *e)
+{
+  if (e->stream_passes == 0 || w->streams == NULL)
+    return NULL;
+  for (guint i = 0; i < w->streams->len; i++)
+    {
+      CruStreamState *s = &g_array_index (w->streams, CruStreamState, i);
+      if (s->expr == e)
+        return s->state;
+    }
+  return NULL;
+}
+
 static gboolean
 eval_method (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out,
              GError **error)
@@ -187,6 +202,7 @@ eval_method (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out
   call.base = base;
   call.models = models;
   call.out = out;
+  call.stream = stream_state (w, e);
   ws_bytes = e->method->workspace_bytes ? e->method->workspace_bytes (e->n_models, count) : 0;
   if (ws_bytes)
     {
@@ -220,6 +236,98 @@ _cru_eval (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out, 
       return eval_method (w, e, offset, count, out, error);
     }
   return FALSE;
+}
+
+/* The gathering passes of one streamed call, whose inner streamed calls are ready. */
+static gboolean
+gather (CruWorker *w, CruExpr *e, guint64 unit, gpointer state, GError **error)
+{
+  CruRun *run = w->run;
+  CruArena *arena = &w->arena;
+  const float **models = g_newa (const float *, MAX (e->n_models, 1));
+
+  for (int pass = 0; pass < e->stream_passes; pass++)
+    {
+      CruMethodCall call;
+
+      for (guint64 off = 0; off < e->numel; off += unit)
+        {
+          guint64 n = MIN (unit, e->numel - off), mark = arena->top;
+          float *base = NULL;
+          gsize ws_bytes;
+
+          w->node = e->node;
+          if (!eval_inputs (w, e, off, n, &base, models, error)
+              || !_cru_run_check_cancel (run, error))
+            {
+              arena->top = mark;
+              return FALSE;
+            }
+          fill_call (run, e, off, n, &call);
+          call.base = base;
+          call.models = models;
+          call.stream = state;
+          ws_bytes = e->method->workspace_bytes ? e->method->workspace_bytes (e->n_models, n) : 0;
+          if (ws_bytes && (call.workspace = _cru_arena_push (arena, ws_bytes)) == NULL)
+            {
+              arena->top = mark;
+              return arena_fail (e, error);
+            }
+          e->method->stream_pass (e->method, &call, pass, state);
+          arena->top = mark;
+        }
+      fill_call (run, e, 0, e->numel, &call);
+      call.stream = state;
+      if (!e->method->stream_pass_end (e->method, &call, pass, state, error))
+        {
+          if (error && *error && !g_str_has_prefix ((*error)->message, e->origin))
+            g_prefix_error (error, "%s: %s: ", e->origin, e->name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+prepare_streams (CruWorker *w, CruExpr *e, guint64 unit, GError **error)
+{
+  CruStreamState s = { e, NULL };
+  gsize bytes;
+
+  if (e->kind != CRU_EXPR_METHOD)
+    return TRUE;
+  if (e->base && !prepare_streams (w, e->base, unit, error))
+    return FALSE;
+  for (int i = 0; i < e->n_models; i++)
+    if (!prepare_streams (w, e->models[i], unit, error))
+      return FALSE;
+  if (e->stream_passes == 0 || stream_state (w, e) != NULL)
+    return TRUE;   /* not streamed, or a call the tree holds twice */
+  bytes = e->method->stream_state_bytes (e->n_models);
+  s.state = _cru_arena_push (&w->arena, bytes);
+  if (s.state == NULL)
+    return arena_fail (e, error);
+  memset (s.state, 0, bytes);
+  if (!gather (w, e, unit, s.state, error))
+    return FALSE;
+  g_array_append_val (w->streams, s);
+  return TRUE;
+}
+
+gboolean
+_cru_eval_prepare_streams (CruWorker *w, CruExpr *e, GError **error)
+{
+  gboolean ok;
+
+  if (w->streams == NULL)
+    w->streams = g_array_new (FALSE, FALSE, sizeof (CruStreamState));
+  g_array_set_size (w->streams, 0);
+  if (e->stream_bytes == 0 || e->numel <= e->unit)
+    return TRUE;   /* nothing streamed, or one chunk: the calls see the whole tensor */
+  w->gathering = TRUE;
+  ok = prepare_streams (w, e, e->unit, error);
+  w->gathering = FALSE;
+  return ok;
 }
 
 gboolean

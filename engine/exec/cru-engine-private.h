@@ -53,13 +53,24 @@ typedef struct {
   CruArena    arena;
   const char *tensor;       /* in flight, for progress */
   guint       node;
+  GArray     *streams;      /* CruStreamState: the streamed calls of the task in flight */
+  gboolean    gathering;    /* in a gathering pass: reads are not new progress */
 } CruWorker;
+
+typedef struct {
+  CruExpr  *expr;
+  gpointer  state;
+} CruStreamState;
 
 /* cru-engine-eval.c */
 gpointer  _cru_arena_push   (CruArena *arena, guint64 bytes);
 /* Evaluates elements [offset, offset + count) of @e into @out (count floats). */
 gboolean  _cru_eval         (CruWorker *w, CruExpr *e, guint64 offset, guint64 count,
                              float *out, GError **error);
+/* Runs the gathering passes of every streamed method call of the tree @e (a task's root,
+ * evaluated in chunks of e->unit), innermost first, leaving their states in the arena and
+ * in w->streams for _cru_eval. */
+gboolean  _cru_eval_prepare_streams (CruWorker *w, CruExpr *e, GError **error);
 /* Statistics pass for one tensor of a STATS_PASS method: whole inputs, then accumulate. */
 gboolean  _cru_eval_stats   (CruWorker *w, CruExpr *e, GError **error);
 void      _cru_run_add_bytes (CruRun *run, guint64 bytes);

@@ -127,6 +127,8 @@ merge_item (CruWorker *w, guint item, GError **error)
                    task->name);
       return FALSE;
     }
+  /* Methods that stream first gather what they need over the whole tensor. */
+  ok = _cru_eval_prepare_streams (w, e, error);
   for (guint64 off = 0; ok && off < e->numel; off += unit)
     {
       guint64 n = MIN (unit, e->numel - off);
@@ -392,7 +394,11 @@ out:
   if (handler)
     g_cancellable_disconnect (cancellable, handler);
   for (guint i = 0; i < run.n_threads && workers; i++)
-    free (workers[i].arena.base);
+    {
+      free (workers[i].arena.base);
+      if (workers[i].streams)
+        g_array_unref (workers[i].streams);
+    }
   cru_backend_free (run.cpu);
   cru_backend_free (run.device);
   g_object_unref (run.cancel);

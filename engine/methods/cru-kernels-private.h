@@ -46,8 +46,11 @@ void    _cru_lerp2_simd          (float *restrict out, const float *restrict a, 
 void    _cru_sub_simd            (float *restrict out, const float *restrict a,
                                   const float *restrict b, guint64 n);
 void    _cru_add_base_simd       (float *restrict out, const float *restrict base, guint64 n);
-void    _cru_topk_mask_simd      (const float *restrict v, guint64 n, uint32_t key_t,
+guint64 _cru_topk_mask_simd      (const float *restrict v, guint64 n, uint32_t key_t,
                                   guint64 take, guint8 *restrict mask);
+void    _cru_l1_masked_simd      (const float *restrict a, const guint8 *restrict mask,
+                                  guint64 n, double acc[2]);
+void    _cru_kept_sum_simd       (const float *restrict a, guint64 n, double p, double *acc);
 void    _cru_mask_scale_simd     (float *restrict delta, const guint8 *restrict mask,
                                   guint64 n, CruKernelScale scale, float factor, float w);
 void    _cru_consensus_simd      (float *restrict out, const float *restrict base,

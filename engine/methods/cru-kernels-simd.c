@@ -9,6 +9,10 @@
  */
 #include "cru-kernels-private.h"
 
+#include <string.h>
+
+#include "cru-fixed-sum.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CRU_X86 1
@@ -107,7 +111,7 @@ _cru_add_base_simd (float *restrict out, const float *restrict base, guint64 n)
   _cru_add_base_scalar (out, base, i, n);
 }
 
-CRU_SIMD_TARGET void
+CRU_SIMD_TARGET guint64
 _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
                      guint8 *restrict mask)
 {
@@ -134,7 +138,87 @@ _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64
       p8 = _mm_and_si128 (_mm_packs_epi16 (p16, p16), one);
       _mm_storel_epi64 ((__m128i *) (mask + i), p8);
     }
-  _cru_topk_mask_scalar (v, i, n, key_t, take, mask);
+  return _cru_topk_mask_scalar (v, i, n, key_t, take, mask);
+}
+
+/* cru-fixed-sum.h's order: in each block of 1024, lane l (0 … 31) adds elements l, l + 32,
+ * … in turn — eight vectors of four lanes here — then the lanes' tree and the running
+ * total. */
+CRU_SIMD_TARGET void
+_cru_l1_masked_simd (const float *restrict a, const guint8 *restrict mask, guint64 n,
+                     double acc[2])
+{
+  const __m256d sign = _mm256_set1_pd (-0.0);
+  const __m256i zero = _mm256_setzero_si256 ();
+  guint64 start = 0;
+
+  for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      __m256d l0[8], l1[8];
+      double lanes0[CRU_FIXED_SUM_LANES], lanes1[CRU_FIXED_SUM_LANES];
+
+      for (int q = 0; q < 8; q++)
+        l0[q] = l1[q] = _mm256_setzero_pd ();
+      for (guint64 r = 0; r < CRU_FIXED_SUM_BLOCK; r += CRU_FIXED_SUM_LANES)
+        for (int q = 0; q < 8; q++)
+          {
+            guint64 j = start + r + 4 * (guint64) q;
+            __m256d t = _mm256_andnot_pd (sign, _mm256_cvtps_pd (_mm_loadu_ps (a + j)));
+            int m4;
+            __m256i m;
+
+            memcpy (&m4, mask + j, 4);
+            m = _mm256_cvtepu8_epi64 (_mm_cvtsi32_si128 (m4));
+            l0[q] = _mm256_add_pd (l0[q], t);
+            l1[q] = _mm256_add_pd (l1[q], _mm256_andnot_pd (_mm256_castsi256_pd (
+                                                              _mm256_cmpeq_epi64 (m, zero)), t));
+          }
+      for (int q = 0; q < 8; q++)
+        {
+          _mm256_storeu_pd (lanes0 + 4 * q, l0[q]);
+          _mm256_storeu_pd (lanes1 + 4 * q, l1[q]);
+        }
+      acc[0] += cru_fixed_sum_lanes (lanes0);
+      acc[1] += cru_fixed_sum_lanes (lanes1);
+    }
+  if (start < n)
+    {
+      double sums[2];
+      cru_fixed_sum_l1_masked (a + start, mask + start, n - start, sums);
+      acc[0] += sums[0];
+      acc[1] += sums[1];
+    }
+}
+
+CRU_SIMD_TARGET void
+_cru_kept_sum_simd (const float *restrict a, guint64 n, double p, double *acc)
+{
+  const __m256d sign = _mm256_set1_pd (-0.0), vp = _mm256_set1_pd (p);
+  const __m256d zero = _mm256_setzero_pd ();
+  guint64 start = 0;
+
+  for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      __m256d l[8];
+      double lanes[CRU_FIXED_SUM_LANES];
+
+      for (int q = 0; q < 8; q++)
+        l[q] = _mm256_setzero_pd ();
+      for (guint64 r = 0; r < CRU_FIXED_SUM_BLOCK; r += CRU_FIXED_SUM_LANES)
+        for (int q = 0; q < 8; q++)
+          {
+            guint64 j = start + r + 4 * (guint64) q;
+            __m256d t = _mm256_andnot_pd (sign, _mm256_cvtps_pd (_mm_loadu_ps (a + j)));
+            __m256d keep = _mm256_and_pd (_mm256_cmp_pd (t, zero, _CMP_NEQ_OQ),
+                                          _mm256_cmp_pd (t, vp, _CMP_GE_OQ));
+            l[q] = _mm256_add_pd (l[q], _mm256_and_pd (keep, t));
+          }
+      for (int q = 0; q < 8; q++)
+        _mm256_storeu_pd (lanes + 4 * q, l[q]);
+      *acc += cru_fixed_sum_lanes (lanes);
+    }
+  if (start < n)
+    *acc += cru_fixed_sum_kept (a + start, n - start, p);
 }
 
 CRU_SIMD_TARGET void
@@ -338,8 +422,13 @@ void _cru_sub_simd (float *restrict out, const float *restrict a, const float *r
 { g_assert_not_reached (); }
 void _cru_add_base_simd (float *restrict out, const float *restrict base, guint64 n)
 { g_assert_not_reached (); }
-void _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
-                          guint8 *restrict mask)
+guint64 _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
+                             guint8 *restrict mask)
+{ g_assert_not_reached (); return 0; }
+void _cru_l1_masked_simd (const float *restrict a, const guint8 *restrict mask, guint64 n,
+                          double acc[2])
+{ g_assert_not_reached (); }
+void _cru_kept_sum_simd (const float *restrict a, guint64 n, double p, double *acc)
 { g_assert_not_reached (); }
 void _cru_mask_scale_simd (float *restrict delta, const guint8 *restrict mask, guint64 n,
                            CruKernelScale scale, float factor, float w)

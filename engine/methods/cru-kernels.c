@@ -7,6 +7,7 @@
 
 #include <math.h>
 
+#include "cru-fixed-sum.h"
 #include "cru-select.h"
 
 static gint simd_state = -1;   /* -1 unknown, 0 off, 1 on */
@@ -223,7 +224,7 @@ cru_kernel_sums3 (const float *restrict a, const float *restrict b, guint64 n, d
 {
   /* Three dependent chains of double additions, interleaved: as fast as one. SIMD cannot
    * help without reassociating the sums, which would change their rounding. */
-  double aa = 0.0, bb = 0.0, ab = 0.0;
+  double aa = sums[0], bb = sums[1], ab = sums[2];
 
   for (guint64 i = 0; i < n; i++)
     {
@@ -256,14 +257,45 @@ cru_kernel_add_base (float *restrict out, const float *restrict base, guint64 n)
     _cru_add_base_scalar (out, base, 0, n);
 }
 
-void
+guint64
 cru_kernel_topk_mask (const float *restrict v, guint64 n, uint32_t key_t, guint64 n_equal_take,
                       guint8 *restrict mask)
 {
   if (use_simd ())
-    _cru_topk_mask_simd (v, n, key_t, n_equal_take, mask);
-  else
-    _cru_topk_mask_scalar (v, 0, n, key_t, n_equal_take, mask);
+    return _cru_topk_mask_simd (v, n, key_t, n_equal_take, mask);
+  return _cru_topk_mask_scalar (v, 0, n, key_t, n_equal_take, mask);
+}
+
+void
+cru_kernel_l1_masked (const float *restrict a, const guint8 *restrict mask, guint64 n,
+                      double acc[2])
+{
+  if (use_simd ())
+    {
+      _cru_l1_masked_simd (a, mask, n, acc);
+      return;
+    }
+  for (guint64 start = 0; start < n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      double sums[2];
+      guint64 len = MIN (n - start, (guint64) CRU_FIXED_SUM_BLOCK);
+
+      cru_fixed_sum_l1_masked (a + start, mask + start, len, sums);
+      acc[0] += sums[0];
+      acc[1] += sums[1];
+    }
+}
+
+void
+cru_kernel_kept_sum (const float *restrict a, guint64 n, double p, double *acc)
+{
+  if (use_simd ())
+    {
+      _cru_kept_sum_simd (a, n, p, acc);
+      return;
+    }
+  for (guint64 start = 0; start < n; start += CRU_FIXED_SUM_BLOCK)
+    *acc += cru_fixed_sum_kept (a + start, MIN (n - start, (guint64) CRU_FIXED_SUM_BLOCK), p);
 }
 
 void

@@ -30,8 +30,9 @@ void cru_kernel_weighted_sum (float *restrict out, const float *const *x, const 
 /* out = sa·a + sb·b */
 void cru_kernel_lerp2        (float *restrict out, const float *restrict a, float sa,
                               const float *restrict b, float sb, guint64 n);
-/* sums[0] = Σ a², sums[1] = Σ b², sums[2] = Σ a·b, each in double, element by element in
- * index order (one pass instead of three). */
+/* sums[0] += Σ a², sums[1] += Σ b², sums[2] += Σ a·b, each in double, element by element
+ * in index order (one pass instead of three; chunks in order give the whole tensor's
+ * sums). */
 void cru_kernel_sums3        (const float *restrict a, const float *restrict b, guint64 n,
                               double sums[3]);
 /* out = a − b */
@@ -40,8 +41,9 @@ void cru_kernel_sub          (float *restrict out, const float *restrict a,
 /* out = base + out, in place */
 void cru_kernel_add_base     (float *restrict out, const float *restrict base, guint64 n);
 /* Top-k mask from a threshold (cru_select_topk_threshold): mask[i] = |v| key > key_t, or
- * == key_t for the first @n_equal_take such elements. */
-void cru_kernel_topk_mask    (const float *restrict v, guint64 n, uint32_t key_t,
+ * == key_t for the first @n_equal_take such elements. Returns how many equal ones are still
+ * to take (for the next chunk of the same tensor). */
+guint64 cru_kernel_topk_mask (const float *restrict v, guint64 n, uint32_t key_t,
                               guint64 n_equal_take, guint8 *restrict mask);
 /* delta[i] = the @scale rule above, in place. @mask is ignored for SCALE_NONE. */
 void cru_kernel_mask_scale   (float *restrict delta, const guint8 *restrict mask, guint64 n,
@@ -61,6 +63,15 @@ void cru_kernel_sum_deltas   (float *restrict out, const float *restrict base,
  * double, as the threshold is; compared exactly). */
 void cru_kernel_sdm_add       (float *restrict out, const float *restrict x,
                                const float *restrict base, guint64 n, float w, double p);
+
+/* The fixed-order double sums of cru-fixed-sum.h, continued: @acc[0] += Σ |a_i|,
+ * @acc[1] += Σ |a_i| over mask_i ≠ 0, block by block, exactly as cru_fixed_sum_l1_masked
+ * adds them. A tensor given in chunks gives the whole tensor's sums when every chunk but
+ * the last is a multiple of CRU_FIXED_SUM_BLOCK elements. */
+void cru_kernel_l1_masked     (const float *restrict a, const guint8 *restrict mask,
+                               guint64 n, double acc[2]);
+/* Likewise for cru_fixed_sum_kept: *acc += Σ |a_i| over a_i ≠ 0 and |a_i| ≥ p. */
+void cru_kernel_kept_sum      (const float *restrict a, guint64 n, double p, double *acc);
 
 /* DARE's mask: mask[i] = (the uniform float of absolute element first + i) < p, exactly as
  * cru_rng_uniform1 () < p, one Philox block per four elements. */

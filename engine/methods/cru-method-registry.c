@@ -112,6 +112,21 @@ cru_method_is_elementwise (const CruMethod *method, const double *params)
   return FALSE;
 }
 
+int
+cru_method_stream_passes (const CruMethod *method, const double *params)
+{
+  g_return_val_if_fail (method != NULL, 0);
+  if (method->stream_n_passes == NULL || cru_method_is_elementwise (method, params))
+    return 0;
+  if (params == NULL)
+    {
+      double *defaults = g_newa (double, MAX (method->n_params, 1));
+      cru_method_fill_defaults (method, defaults);
+      return method->stream_n_passes (method, defaults);
+    }
+  return method->stream_n_passes (method, params);
+}
+
 static char *
 format_number (double v)
 {

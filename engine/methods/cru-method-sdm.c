@@ -66,7 +66,10 @@ sdm_threshold (const CruMethodCall *call, int m, double k, float *delta, double 
 static double
 kept_mass (const float *delta, guint64 n, double p)
 {
-  return cru_fixed_sum_kept (delta, n, p);
+  double total = 0.0;
+
+  cru_kernel_kept_sum (delta, n, p, &total);
+  return total;
 }
 
 static void

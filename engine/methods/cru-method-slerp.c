@@ -21,39 +21,88 @@ no_workspace (int n_models, guint64 count)
   return 0;
 }
 
-static gboolean
-slerp_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
+/* The interpolation weights of the base and the other model from Σv0², Σv1² and Σv0·v1. */
+static void
+slerp_coefficients (double t, const double sums[3], float *s0, float *s1)
 {
-  const float *restrict v0 = call->base;
-  const float *restrict v1 = call->models[0];
-  float *restrict out = call->out;
-  double t = _cru_call_param (method, call, "t");
-  guint64 n = call->count;
-  double sums[3], n0, n1, d;
-  float s0, s1;
-
-  cru_kernel_sums3 (v0, v1, n, sums);
-  n0 = sqrt (sums[0]);
-  n1 = sqrt (sums[1]);
-  d = sums[2];
+  double n0 = sqrt (sums[0]);
+  double n1 = sqrt (sums[1]);
+  double d = sums[2];
 
   /* mergekit normalizes only vectors with norm > 1e-8 */
   d /= (n0 > 1e-8 ? n0 : 1.0) * (n1 > 1e-8 ? n1 : 1.0);
 
   if (fabs (d) > 0.9995)
     {
-      s0 = (float) (1.0 - t);
-      s1 = (float) t;
+      *s0 = (float) (1.0 - t);
+      *s1 = (float) t;
     }
   else
     {
       double theta0 = acos (d);
       double sin_theta0 = sin (theta0);
       double theta_t = theta0 * t;
-      s0 = (float) (sin (theta0 - theta_t) / sin_theta0);
-      s1 = (float) (sin (theta_t) / sin_theta0);
+      *s0 = (float) (sin (theta0 - theta_t) / sin_theta0);
+      *s1 = (float) (sin (theta_t) / sin_theta0);
     }
-  cru_kernel_lerp2 (out, v0, s0, v1, s1, n);
+}
+
+/* Streaming: one pass gathers the sums, chunk after chunk in index order (the same double
+ * additions as one pass over the whole tensor). */
+typedef struct {
+  double sums[3];
+  float  s0, s1;
+} SlerpStream;
+
+static int
+slerp_stream_n_passes (const CruMethod *method, const double *params)
+{
+  return 1;
+}
+
+static gsize
+slerp_stream_state_bytes (int n_models)
+{
+  return sizeof (SlerpStream);
+}
+
+static void
+slerp_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
+                   gpointer state)
+{
+  SlerpStream *st = state;
+
+  cru_kernel_sums3 (chunk->base, chunk->models[0], chunk->count, st->sums);
+}
+
+static gboolean
+slerp_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pass,
+                       gpointer state, GError **error)
+{
+  SlerpStream *st = state;
+
+  slerp_coefficients (_cru_call_param (method, call, "t"), st->sums, &st->s0, &st->s1);
+  return TRUE;
+}
+
+static gboolean
+slerp_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
+{
+  double sums[3] = { 0.0, 0.0, 0.0 };
+  float s0, s1;
+
+  if (call->stream)
+    {
+      const SlerpStream *st = call->stream;
+      s0 = st->s0;
+      s1 = st->s1;
+    }
+  else
+    {
+      cru_kernel_sums3 (call->base, call->models[0], call->count, sums);
+      slerp_coefficients (_cru_call_param (method, call, "t"), sums, &s0, &s1);
+    }
+  cru_kernel_lerp2 (call->out, call->base, s0, call->models[0], s1, call->count);
   return TRUE;
 }
 
@@ -69,6 +118,10 @@ const CruMethod cru_method_slerp = {
   .n_params = G_N_ELEMENTS (slerp_params),
   .workspace_bytes = no_workspace,
   .apply = slerp_apply,
+  .stream_n_passes = slerp_stream_n_passes,
+  .stream_state_bytes = slerp_stream_state_bytes,
+  .stream_pass = slerp_stream_pass,
+  .stream_pass_end = slerp_stream_pass_end,
 };
 
 /* ---- nuslerp ---- */

@@ -119,6 +119,41 @@ della_mask (const CruMethodCall *call, const float *delta, double density, doubl
     }
 }
 
+/* ---- streaming ----
+ *
+ * A tensor streams in chunks after gathering passes over all of it:
+ *  - magnitude top-k (TIES): pass 0 counts the high 16 bits of every |Δ| key, pass 1 the low
+ *    16 bits of the keys in the digit holding the threshold: the exact threshold key and how
+ *    many elements equal to it are kept (the first by index, so masks are made in order);
+ *  - L1 rescale (DARE, TIES with rescale l1): one more pass adds |Δ| and the kept |Δ| in the
+ *    fixed order of cru-fixed-sum.h, chunk after chunk.
+ * Then apply makes each chunk's masks with the running count of equal keys still to take. */
+typedef struct {
+  guint32        hist[65536];
+  guint64        k;            /* elements kept: density · numel */
+  guint64        rank;         /* the threshold's rank inside the current digit */
+  guint64        below;        /* elements under the current digit */
+  uint32_t       high;         /* digit of the threshold key after pass 0 */
+  uint32_t       key;          /* the threshold key after pass 1 */
+  guint64        take;         /* elements equal to the key that are kept */
+  guint64        take_left;    /* … still to keep, walking the chunks in order */
+  gboolean       all;          /* k ≥ numel: keep everything */
+  double         l1[2];        /* Σ |Δ| and Σ kept |Δ| */
+  CruKernelScale scale;        /* after the L1 pass */
+  float          factor;
+} TaskModelStream;
+
+typedef struct {
+  int             n_models;
+  TaskModelStream m[];
+} TaskStream;
+
+static TaskModelStream *
+model_stream (const CruMethodCall *call, int m)
+{
+  return call->stream ? &((TaskStream *) call->stream)->m[m] : NULL;
+}
+
 /* Keeps the @k largest |Δ| (ties: lowest indices), like cru_select_topk_mask. */
 static void
 topk_mask (const float *delta, guint64 n, guint64 k, guint8 *mask)
@@ -146,6 +181,7 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
   guint64 n = call->count;
   double density = _cru_call_model_param (method, call, m, "density");
   double before = 0.0, after = 0.0;
+  TaskModelStream *ms = model_stream (call, m);
   CruRng rng;
 
   *scale = CRU_KERNEL_SCALE_NONE;
@@ -166,7 +202,12 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
                          method->name, density, call->tensor_name, call->numel);
             return FALSE;
           }
-        topk_mask (delta, n, k, mask);
+        if (ms == NULL)
+          topk_mask (delta, n, k, mask);
+        else if (ms->all)
+          memset (mask, 1, n);
+        else
+          ms->take_left = cru_kernel_topk_mask (delta, n, ms->key, ms->take_left, mask);
         break;
       }
     case SPARSIFY_OUTLIERS:
@@ -207,11 +248,16 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
     }
 
   *scale = CRU_KERNEL_SCALE_MASK;
-  if (rescale == RESCALE_L1)
+  if (rescale == RESCALE_L1 && ms)
+    {
+      *scale = ms->scale;
+      *factor = ms->factor;
+    }
+  else if (rescale == RESCALE_L1)
     {
       /* in the fixed order every backend uses, so the factor is the same bits on the GPU */
-      double l1[2];
-      cru_fixed_sum_l1_masked (delta, mask, n, l1);
+      double l1[2] = { 0.0, 0.0 };
+      cru_kernel_l1_masked (delta, mask, n, l1);
       before = l1[0];
       after = l1[1];
       if (before >= 1e-7 && after >= 1e-7)
@@ -266,6 +312,131 @@ task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify 
   return TRUE;
 }
 
+static int
+task_stream_n_passes (const CruMethod *method, const double *params, Sparsify kind)
+{
+  Rescale rescale = (Rescale) (int) params[cru_method_find_param (method, "rescale")];
+  int l1 = rescale == RESCALE_L1 ? 1 : 0;
+
+  switch (kind)
+    {
+    case SPARSIFY_MAGNITUDE:
+      return 2 + l1;
+    case SPARSIFY_RANDOM:
+      return l1;
+    case SPARSIFY_NONE:
+    case SPARSIFY_OUTLIERS:   /* ranks counted from both ends: whole tensors */
+    case SPARSIFY_DELLA:      /* ranks within rows */
+    default:
+      return 0;
+    }
+}
+
+static gsize
+task_stream_state_bytes (int n_models)
+{
+  return sizeof (TaskStream) + (gsize) n_models * sizeof (TaskModelStream);
+}
+
+static void
+task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
+                  gpointer state, Sparsify kind)
+{
+  TaskStream *st = state;
+  Rescale rescale = (Rescale) (int) _cru_call_param (method, chunk, "rescale");
+  int nm = chunk->n_models;
+  guint64 n = chunk->count;
+  int l1_pass = kind == SPARSIFY_MAGNITUDE ? 2 : 0;
+  guint8 *mask = (guint8 *) ((char *) chunk->workspace + _cru_workspace_float_bytes (nm, n));
+
+  st->n_models = nm;
+  for (int m = 0; m < nm; m++)
+    {
+      TaskModelStream *ms = &st->m[m];
+      float *delta = _cru_workspace_floats (chunk, m, n);
+
+      if (!(_cru_call_model_param (method, chunk, m, "density") < 1.0))
+        continue;   /* not sparsified */
+      cru_kernel_sub (delta, chunk->models[m], chunk->base, n);
+      if (pass == l1_pass && rescale == RESCALE_L1)
+        {
+          CruKernelScale scale;
+          float factor;
+
+          /* The masks the apply will make (take_left runs from the start again). */
+          ms->scale = CRU_KERNEL_SCALE_MASK;
+          if (sparsify_delta (method, chunk, m, kind, RESCALE_NONE, delta, mask, &scale,
+                              &factor, NULL))
+            cru_kernel_l1_masked (delta, mask, n, ms->l1);
+        }
+      else if (pass == 0)
+        cru_select_hist_high (delta, n, CRU_SELECT_ABS, ms->hist);
+      else if (pass == 1 && !ms->all)
+        cru_select_hist_low (delta, n, CRU_SELECT_ABS, ms->high, ms->hist);
+    }
+}
+
+static gboolean
+task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pass,
+                      gpointer state, Sparsify kind, GError **error)
+{
+  TaskStream *st = state;
+  Rescale rescale = (Rescale) (int) _cru_call_param (method, call, "rescale");
+  int l1_pass = kind == SPARSIFY_MAGNITUDE ? 2 : 0;
+  guint64 numel = call->numel;
+
+  for (int m = 0; m < call->n_models; m++)
+    {
+      TaskModelStream *ms = &st->m[m];
+      double density = _cru_call_model_param (method, call, m, "density");
+
+      if (!(density < 1.0))
+        continue;
+      if (pass == l1_pass && rescale == RESCALE_L1)
+        {
+          ms->scale = CRU_KERNEL_SCALE_MASK;
+          ms->factor = 1.0f;
+          if (ms->l1[0] >= 1e-7 && ms->l1[1] >= 1e-7)
+            {
+              ms->scale = CRU_KERNEL_SCALE_MUL;
+              ms->factor = (float) ms->l1[0] / (float) ms->l1[1];
+            }
+          ms->take_left = ms->take;
+        }
+      else if (pass == 0)
+        {
+          ms->k = (guint64) (density * (double) numel);
+          if (ms->k == 0)
+            {
+              g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_PARAM,
+                           _("%s: density %g keeps no element of tensor %s (%" G_GUINT64_FORMAT
+                             " elements); raise the density"),
+                           method->name, density, call->tensor_name, numel);
+              return FALSE;
+            }
+          ms->all = ms->k >= numel;
+          if (ms->all)
+            continue;
+          /* the threshold is the (numel − k)-th smallest key (cru_select_topk_threshold) */
+          ms->rank = numel - ms->k;
+          ms->below = 0;
+          ms->high = cru_select_hist_find (ms->hist, &ms->rank, &ms->below);
+          memset (ms->hist, 0, sizeof ms->hist);
+        }
+      else if (pass == 1 && !ms->all)
+        {
+          uint32_t low = cru_select_hist_find (ms->hist, &ms->rank, &ms->below);
+          guint64 equal = ms->hist[low];
+          guint64 greater = numel - ms->below - equal;
+
+          ms->key = (ms->high << 16) | low;
+          ms->take = ms->k - greater;
+          ms->take_left = ms->take;
+        }
+    }
+  return TRUE;
+}
+
 static void
 della_validate (const CruMethod *method, const double *params, const double *model_params,
                 int n_models, GPtrArray *problems)
@@ -296,6 +467,23 @@ della_validate (const CruMethod *method, const double *params, const double *mod
   {                                                                                        \
     return task_apply_common (method, call, kind, consensus, error);                       \
   }                                                                                        \
+  static int                                                                               \
+  ident##_stream_n_passes (const CruMethod *method, const double *params)                 \
+  {                                                                                        \
+    return task_stream_n_passes (method, params, kind);                                    \
+  }                                                                                        \
+  static void                                                                              \
+  ident##_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,      \
+                       gpointer state)                                                     \
+  {                                                                                        \
+    task_stream_pass (method, chunk, pass, state, kind);                                   \
+  }                                                                                        \
+  static gboolean                                                                          \
+  ident##_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pass,  \
+                           gpointer state, GError **error)                                 \
+  {                                                                                        \
+    return task_stream_pass_end (method, call, pass, state, kind, error);                  \
+  }                                                                                        \
   const CruMethod cru_method_##ident = {                                                   \
     .name = mname,                                                                         \
     .label = mlabel,                                                                       \
@@ -309,6 +497,10 @@ della_validate (const CruMethod *method, const double *params, const double *mod
     .workspace_bytes = task_workspace_bytes,                                               \
     .apply = ident##_apply,                                                                \
     .validate = vfunc,                                                                     \
+    .stream_n_passes = ident##_stream_n_passes,                                            \
+    .stream_state_bytes = task_stream_state_bytes,                                         \
+    .stream_pass = ident##_stream_pass,                                                    \
+    .stream_pass_end = ident##_stream_pass_end,                                            \
   };
 
 DEFINE_TASK_METHOD (task_arithmetic, "task_arithmetic", N_("Task Arithmetic"),

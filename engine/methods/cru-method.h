@@ -62,6 +62,7 @@ typedef struct {
   gconstpointer  stats;          /* the statistics pass result, or NULL */
   void          *workspace;      /* workspace_bytes(n_models, count) bytes, 64-byte aligned */
   float         *out;            /* count floats; may alias nothing */
+  gpointer       stream;         /* streaming: the state the passes gathered, else NULL */
 } CruMethodCall;
 
 typedef struct _CruMethod CruMethod;
@@ -101,6 +102,22 @@ struct _CruMethod {
   void     (*stats_free)       (gpointer stats);
   /* The computed per-model values for display ("W = 0.552, 0.448"); n_models doubles. */
   const double *(*stats_get_weights) (gconstpointer stats);
+
+  /* Streaming (optional): a method that needs whole-tensor quantities (norms, top-k
+   * thresholds, L1 sums) gathers them in passes over the tensor's chunks, then computes the
+   * output chunk by chunk, so its memory does not grow with the tensor — with the same bits
+   * as one call on the whole tensor. stream_n_passes: how many gathering passes these
+   * global parameters need (0: not with them). The engine zeroes stream_state_bytes of
+   * state, calls stream_pass on every chunk of pass 0, 1, … in order (inputs evaluated,
+   * workspace given, out unused) and stream_pass_end after each pass (@call then spans the
+   * whole tensor, without buffers); then apply on every chunk in order. In all of these
+   * call->stream is the state. */
+  int      (*stream_n_passes)    (const CruMethod *method, const double *params);
+  gsize    (*stream_state_bytes) (int n_models);
+  void     (*stream_pass)        (const CruMethod *method, const CruMethodCall *chunk, int pass,
+                                  gpointer state);
+  gboolean (*stream_pass_end)    (const CruMethod *method, const CruMethodCall *call, int pass,
+                                  gpointer state, GError **error);
 };
 
 guint            cru_method_get_n      (void);
@@ -128,5 +145,8 @@ int              cru_param_spec_find_choice (const CruParamSpec *spec, const cha
 double           cru_method_get_default    (const CruMethod *method, const char *name);
 /* Fills @params (n_params) with the defaults. */
 void             cru_method_fill_defaults  (const CruMethod *method, double *params);
+/* Gathering passes the method needs to stream a tensor with these global parameters; 0
+ * when it cannot (or is element-wise and needs none). @params may be NULL (= defaults). */
+int              cru_method_stream_passes  (const CruMethod *method, const double *params);
 
 G_END_DECLS

@@ -74,10 +74,32 @@ kth_key_small (const float *v, guint64 n, guint64 k, CruSelectOrder order, gbool
   return prefix;
 }
 
-/* The digit (0 … 65535) holding the @k-th smallest count of @hist; @k becomes the rank
- * inside it. */
-static uint32_t
-find_digit (const guint32 *hist, guint64 *k)
+void
+cru_select_hist_high (const float *v, guint64 n, CruSelectOrder order, guint32 *hist)
+{
+  if (order == CRU_SELECT_ABS)
+    for (guint64 i = 0; i < n; i++)
+      hist[cru_select_key (v[i], CRU_SELECT_ABS) >> 16]++;
+  else
+    for (guint64 i = 0; i < n; i++)
+      hist[cru_select_key (v[i], CRU_SELECT_SIGNED) >> 16]++;
+}
+
+void
+cru_select_hist_low (const float *v, guint64 n, CruSelectOrder order, uint32_t high,
+                     guint32 *hist)
+{
+  /* Branch-free: keys of other digits add 0 to the last slot. */
+  for (guint64 i = 0; i < n; i++)
+    {
+      uint32_t key = cru_select_key (v[i], order);
+      gboolean in = (key >> 16) == high;
+      hist[in ? key & 0xffffu : 65535] += in;
+    }
+}
+
+uint32_t
+cru_select_hist_find (const guint32 *hist, guint64 *k, guint64 *below)
 {
   uint32_t d;
 
@@ -86,6 +108,7 @@ find_digit (const guint32 *hist, guint64 *k)
       if (*k < hist[d])
         break;
       *k -= hist[d];
+      *below += hist[d];
     }
   return d;
 }
@@ -97,23 +120,14 @@ static uint32_t
 kth_key_large (const float *v, guint64 n, guint64 k, CruSelectOrder order)
 {
   g_autofree guint32 *hist = g_new0 (guint32, 65536);
+  guint64 below = 0;
   uint32_t hi, lo;
 
-  if (order == CRU_SELECT_ABS)
-    for (guint64 i = 0; i < n; i++)
-      hist[cru_select_key (v[i], CRU_SELECT_ABS) >> 16]++;
-  else
-    for (guint64 i = 0; i < n; i++)
-      hist[cru_select_key (v[i], CRU_SELECT_SIGNED) >> 16]++;
-  hi = find_digit (hist, &k);
-
+  cru_select_hist_high (v, n, order, hist);
+  hi = cru_select_hist_find (hist, &k, &below);
   memset (hist, 0, 65536 * sizeof (guint32));
-  for (guint64 i = 0; i < n; i++)
-    {
-      uint32_t key = cru_select_key (v[i], order);
-      hist[(key >> 16) == hi ? key & 0xffffu : 65535] += (key >> 16) == hi;
-    }
-  lo = find_digit (hist, &k);
+  cru_select_hist_low (v, n, order, hi, hist);
+  lo = cru_select_hist_find (hist, &k, &below);
   return (hi << 16) | lo;
 }
 

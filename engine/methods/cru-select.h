@@ -56,6 +56,17 @@ void     cru_select_topk_mask   (const float *v, guint64 n, guint64 k, CruSelect
 void     cru_select_rank_range_mask (const float *v, guint64 n, guint64 lo, guint64 hi,
                                      CruSelectOrder order, guint8 *mask);
 
+/* The 16 + 16-bit radix select in pieces, for data seen in chunks (streaming): add the
+ * high halves of every key to @hist (65536 counts), pick the digit holding rank @k, then
+ * add the low halves of the keys in that digit to a cleared @hist and pick again.
+ * cru_select_hist_find returns the digit, makes @k the rank inside it and adds the counts
+ * of the digits before it to @below. Counts are 32-bit: n < 2^32 per tensor. */
+void     cru_select_hist_high   (const float *v, guint64 n, CruSelectOrder order,
+                                 guint32 *hist);
+void     cru_select_hist_low    (const float *v, guint64 n, CruSelectOrder order,
+                                 uint32_t high, guint32 *hist);
+uint32_t cru_select_hist_find   (const guint32 *hist, guint64 *k, guint64 *below);
+
 /* numpy.percentile (method "linear") of the considered elements, @q in [0, 100]; FALSE when
  * no element is considered. ABS order gives the percentile of |v|. */
 gboolean cru_select_percentile  (const float *v, guint64 n, double q, CruSelectOrder order,

@@ -149,7 +149,7 @@ expr_scratch (const CruExpr *e, guint64 count)
 }
 
 static gboolean
-expr_chunkable (const CruExpr *e)
+expr_chunkable (const CruExpr *e, gboolean stream)
 {
   switch (e->kind)
     {
@@ -158,16 +158,52 @@ expr_chunkable (const CruExpr *e)
     case CRU_EXPR_CROP:
       return FALSE;
     case CRU_EXPR_METHOD:
-      if (e->stats != NULL || !cru_method_is_elementwise (e->method, e->params))
+      if (e->stats != NULL)
         return FALSE;
-      if (e->base && !expr_chunkable (e->base))
+      if (!cru_method_is_elementwise (e->method, e->params)
+          && !(stream && cru_method_stream_passes (e->method, e->params) > 0))
+        return FALSE;
+      if (e->base && !expr_chunkable (e->base, stream))
         return FALSE;
       for (int i = 0; i < e->n_models; i++)
-        if (!expr_chunkable (e->models[i]))
+        if (!expr_chunkable (e->models[i], stream))
           return FALSE;
       return TRUE;
     }
   return FALSE;
+}
+
+/* Marks the streamed method calls of a chunkable tree; returns their states' arena bytes. */
+static guint64
+mark_streams (CruExpr *e)
+{
+  guint64 bytes = 0;
+
+  if (e->kind != CRU_EXPR_METHOD)
+    return 0;
+  if (e->base)
+    bytes += mark_streams (e->base);
+  for (int i = 0; i < e->n_models; i++)
+    bytes += mark_streams (e->models[i]);
+  e->stream_passes = cru_method_stream_passes (e->method, e->params);
+  if (e->stream_passes > 0)
+    bytes += aligned (e->method->stream_state_bytes (e->n_models));
+  return bytes;
+}
+
+/* Elements per chunk: CRU_PLAN_CHUNK_ELEMENTS, or (tests) $CRU_TEST_CHUNK_ELEMENTS rounded
+ * up to a whole number of CRU_FIXED_SUM_BLOCK-sized blocks, which streamed fixed-order sums
+ * need. */
+static guint64
+chunk_elements (void)
+{
+  const char *test = g_getenv ("CRU_TEST_CHUNK_ELEMENTS");
+  guint64 n;
+
+  if (test == NULL || *test == '\0')
+    return CRU_PLAN_CHUNK_ELEMENTS;
+  n = g_ascii_strtoull (test, NULL, 10);
+  return MAX ((n + 1023) / 1024, 1) * 1024;
 }
 
 static guint64
@@ -191,15 +227,30 @@ expr_read_bytes (const CruExpr *e)
   return 0;
 }
 
-void
-_cru_expr_finish (CruExpr *e)
+static void
+expr_finish (CruExpr *e, gboolean stream)
 {
-  e->chunkable = expr_chunkable (e);
-  e->unit = e->chunkable ? MIN (e->numel, (guint64) CRU_PLAN_CHUNK_ELEMENTS) : e->numel;
+  e->chunkable = expr_chunkable (e, stream);
+  e->stream_bytes = stream && e->chunkable ? mark_streams (e) : 0;
+  e->unit = e->chunkable ? MIN (e->numel, chunk_elements ()) : e->numel;
   if (e->unit == 0)
     e->unit = 1;
   e->scratch_bytes = expr_scratch (e, e->unit);
   e->read_bytes = expr_read_bytes (e);
+}
+
+void
+_cru_expr_finish (CruExpr *e)
+{
+  expr_finish (e, FALSE);
+}
+
+void
+_cru_expr_finish_streaming (CruExpr *e)
+{
+  const char *off = g_getenv ("CRU_TEST_NO_STREAMING");   /* tests compare both ways */
+
+  expr_finish (e, off == NULL || *off == '\0' || g_str_equal (off, "0"));
 }
 
 void

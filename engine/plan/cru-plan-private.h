@@ -65,6 +65,9 @@ struct _CruExpr {
   guint64       scratch_bytes;  /* arena bytes needed below its own output buffer, for
                                  * the evaluation unit (a chunk or the whole tensor) */
   guint64       unit;           /* elements per evaluation unit */
+  int           stream_passes;  /* METHOD streamed in chunks after this many gathering
+                                 * passes (cru_method_stream_passes); 0 = not streamed */
+  guint64       stream_bytes;   /* arena bytes of the stream states of the whole tree */
 
   /* Device placement (cru-plan-device.c): where the method call runs. */
   gboolean      on_device;        /* the output pass runs on the GPU */
@@ -160,6 +163,10 @@ CruExpr  *_cru_expr_ref        (CruExpr *expr);
 void      _cru_expr_unref      (CruExpr *expr);
 /* Computes chunkable, read_bytes, scratch_bytes and unit for a tree. */
 void      _cru_expr_finish     (CruExpr *expr);
+/* The same, letting methods that can stream (cru_method_stream_passes) run in chunks after
+ * gathering passes, so that a tree of them needs memory for a chunk, not a tensor. For
+ * plans that run on the CPU. */
+void      _cru_expr_finish_streaming (CruExpr *expr);
 char     *_cru_shape_to_string (int ndim, const int64_t *shape);
 gboolean  _cru_shape_equal     (const CruExpr *a, const CruExpr *b);
 /* Calls @func on every READ leaf. */

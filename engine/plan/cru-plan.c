@@ -652,12 +652,17 @@ build_tasks (CruCompiler *c, CruStream *out)
   for (guint i = 0; i < plan->n_tasks; i++)
     {
       CruPlanTask *t = &plan->tasks[i];
-      _cru_expr_finish (t->expr);
+      /* The GPU takes whole tensors: streaming in chunks is for CPU plans. */
+      if (plan->estimate.device == CRU_DEVICE_CUDA)
+        _cru_expr_finish (t->expr);
+      else
+        _cru_expr_finish_streaming (t->expr);
       t->layout_index = cru_layout_add (plan->layout, t->name, plan->out_dtype,
                                         t->expr->ndim, t->expr->shape);
       t->out_bytes = t->expr->numel * cru_dtype_size (plan->out_dtype);
       t->arena_bytes = ((t->expr->unit * sizeof (float) + CRU_PLAN_ALIGN - 1)
-                        & ~(guint64) (CRU_PLAN_ALIGN - 1)) + t->expr->scratch_bytes;
+                        & ~(guint64) (CRU_PLAN_ALIGN - 1)) + t->expr->stream_bytes
+                       + t->expr->scratch_bytes;
       plan->arena_bytes = MAX (plan->arena_bytes, t->arena_bytes);
     }
   cru_layout_set_metadata (plan->layout, "crucible_version", CRU_VERSION);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cru-fixed-sum.h"
 #include "cru-kernels.h"
 #include "cru-select.h"
 
@@ -248,7 +249,7 @@ test_sums3 (void)
 {
   g_autofree float *a = g_new (float, N_MAX);
   g_autofree float *b = g_new (float, N_MAX);
-  double sums[3], aa = 0, bb = 0, ab = 0;
+  double sums[3] = { 0, 0, 0 }, aa = 0, bb = 0, ab = 0;
 
   fill (a, N_MAX, FALSE);
   fill (b, N_MAX, FALSE);
@@ -283,6 +284,45 @@ test_sdm_add (gconstpointer data)
       cru_kernel_sdm_add (out + skew, b.x[1] + skew, b.base + skew, len, -0.45f, thresholds[t]);
     });
   buffers_clear (&b);
+}
+
+/* The fixed-order sums, continued over chunks of whole blocks, equal cru-fixed-sum.h's over
+ * the whole buffer — on both paths. */
+static void
+test_fixed_sums (void)
+{
+  const guint64 n = 5 * CRU_FIXED_SUM_BLOCK + 77;
+  g_autofree float *a = g_new (float, n);
+  g_autofree guint8 *mask = g_new (guint8, n);
+  static const double ps[] = { 0.0, 0.001, 0.00125, 1.0 };
+
+  fill (a, n, FALSE);
+  for (guint64 i = 0; i < n; i++)
+    {
+      mask[i] = next_u32 () % 3 != 0;
+      if (i % 17 == 0)
+        a[i] = 0.0f;
+    }
+  for (int simd = 0; simd < 2; simd++)
+    for (guint64 chunk = CRU_FIXED_SUM_BLOCK; chunk <= n + CRU_FIXED_SUM_BLOCK;
+         chunk += 2 * CRU_FIXED_SUM_BLOCK)
+      {
+        double expected[2], got[2] = { 0.0, 0.0 };
+
+        cru_kernels_set_simd_enabled (simd);
+        cru_fixed_sum_l1_masked (a, mask, n, expected);
+        for (guint64 off = 0; off < n; off += chunk)
+          cru_kernel_l1_masked (a + off, mask + off, MIN (chunk, n - off), got);
+        g_assert_true (memcmp (expected, got, sizeof got) == 0);
+        for (guint i = 0; i < G_N_ELEMENTS (ps); i++)
+          {
+            double want = cru_fixed_sum_kept (a, n, ps[i]), have = 0.0;
+            for (guint64 off = 0; off < n; off += chunk)
+              cru_kernel_kept_sum (a + off, MIN (chunk, n - off), ps[i], &have);
+            g_assert_true (memcmp (&want, &have, sizeof have) == 0);
+          }
+      }
+  cru_kernels_set_simd_enabled (TRUE);
 }
 
 /* DARE's mask equals cru_rng_uniform1 () < p, element by element, for any start (the block
@@ -370,5 +410,6 @@ main (int argc, char **argv)
   g_test_add_func ("/methods/kernels/sums3-equals-three-loops", test_sums3);
   g_test_add_func ("/methods/select/large-inputs-match-sorting", test_select_large);
   g_test_add_func ("/methods/kernels/random-mask-equals-rng", test_random_mask);
+  g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
   return g_test_run ();
 }
