@@ -696,14 +696,37 @@ build_output (Importer *im, const OutputSettings *settings, guint final, const c
 }
 
 static void
-yaml_fail (const yaml_parser_t *parser, const char *label, GError **error)
+yaml_fail (const yaml_parser_t *parser, const char *yaml, gsize length, const char *label,
+           GError **error)
 {
+  gsize at = parser->problem_mark.index;
+  /* libyaml's own words for a tab say nothing of tabs. */
+  const char *hint = at < length && yaml[at] == '\t'
+                       ? _(" (YAML indents with spaces; this line starts with a tab)") : "";
+
   g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-               _("%s is not valid YAML: line %lu, column %lu: %s%s%s"), label,
+               _("%s is not valid YAML: line %lu, column %lu: %s%s%s%s"), label,
                (unsigned long) parser->problem_mark.line + 1,
                (unsigned long) parser->problem_mark.column + 1,
                parser->problem ? parser->problem : "error",
-               parser->context ? " " : "", parser->context ? parser->context : "");
+               parser->context ? " " : "", parser->context ? parser->context : "", hint);
+}
+
+/* libyaml places a bad byte at the start of the file: say which line holds it. */
+static gboolean
+check_utf8 (const char *yaml, gsize length, const char *label, GError **error)
+{
+  const char *end = NULL;
+  guint line = 1;
+
+  if (g_utf8_validate_len (yaml, length, &end))
+    return TRUE;
+  for (const char *p = yaml; p < end; p++)
+    line += *p == '\n';
+  g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
+               _("%s, line %u: the text is not valid UTF-8; save the recipe as UTF-8"), label,
+               line);
+  return FALSE;
 }
 
 static CruGraph *
@@ -722,6 +745,8 @@ import_full (const char *yaml, gssize length, const char *base_dir, const char *
 
   if (length < 0)
     length = strlen (yaml);
+  if (!check_utf8 (yaml, (gsize) length, label, error))
+    return NULL;
   yaml_parser_initialize (&parser);
   yaml_parser_set_input_string (&parser, (const unsigned char *) yaml, length);
   for (;;)
@@ -731,7 +756,7 @@ import_full (const char *yaml, gssize length, const char *base_dir, const char *
 
       if (!yaml_parser_load (&parser, &doc))
         {
-          yaml_fail (&parser, label, error);
+          yaml_fail (&parser, yaml, (gsize) length, label, error);
           ok = FALSE;
           break;
         }
