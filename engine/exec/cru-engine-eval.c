@@ -240,15 +240,18 @@ _cru_eval (CruWorker *w, CruExpr *e, guint64 offset, guint64 count, float *out, 
 
 /* The gathering passes of one streamed call, whose inner streamed calls are ready. */
 static gboolean
-gather (CruWorker *w, CruExpr *e, guint64 unit, gpointer state, GError **error)
+gather (CruWorker *w, CruExpr *e, guint64 unit, int n_passes, gpointer state, GError **error)
 {
   CruRun *run = w->run;
   CruArena *arena = &w->arena;
   const float **models = g_newa (const float *, MAX (e->n_models, 1));
+  gboolean gathering = w->gathering;
 
-  for (int pass = 0; pass < e->stream_passes; pass++)
+  for (int pass = 0; pass < n_passes; pass++)
     {
       CruMethodCall call;
+
+      w->gathering = gathering || pass > 0;   /* what the disk gives is progress once */
 
       for (guint64 off = 0; off < e->numel; off += unit)
         {
@@ -261,6 +264,7 @@ gather (CruWorker *w, CruExpr *e, guint64 unit, gpointer state, GError **error)
               || !_cru_run_check_cancel (run, error))
             {
               arena->top = mark;
+              w->gathering = gathering;
               return FALSE;
             }
           fill_call (run, e, off, n, &call);
@@ -271,11 +275,13 @@ gather (CruWorker *w, CruExpr *e, guint64 unit, gpointer state, GError **error)
           if (ws_bytes && (call.workspace = _cru_arena_push (arena, ws_bytes)) == NULL)
             {
               arena->top = mark;
+              w->gathering = gathering;
               return arena_fail (e, error);
             }
           e->method->stream_pass (e->method, &call, pass, state);
           arena->top = mark;
         }
+      w->gathering = gathering;
       fill_call (run, e, 0, e->numel, &call);
       call.stream = state;
       if (!e->method->stream_pass_end (e->method, &call, pass, state, error))
@@ -308,7 +314,7 @@ prepare_streams (CruWorker *w, CruExpr *e, guint64 unit, GError **error)
   if (s.state == NULL)
     return arena_fail (e, error);
   memset (s.state, 0, bytes);
-  if (!gather (w, e, unit, s.state, error))
+  if (!gather (w, e, unit, e->stream_passes, s.state, error))
     return FALSE;
   g_array_append_val (w->streams, s);
   return TRUE;
@@ -330,6 +336,50 @@ _cru_eval_prepare_streams (CruWorker *w, CruExpr *e, GError **error)
   return ok;
 }
 
+/* A chunkable statistics-pass call: its inputs' streamed calls, then its own gathering
+ * passes, and the statistics from their state. Reads count as progress once (the first
+ * pass); the merge reads the inputs again. */
+static gboolean
+eval_stats_streamed (CruWorker *w, CruExpr *e, GError **error)
+{
+  CruArena *arena = &w->arena;
+  guint64 mark = arena->top;
+  gsize bytes = e->method->stream_state_bytes (e->n_models);
+  gpointer state;
+  CruMethodCall call;
+  gboolean ok;
+
+  if (w->streams == NULL)
+    w->streams = g_array_new (FALSE, FALSE, sizeof (CruStreamState));
+  g_array_set_size (w->streams, 0);
+  w->gathering = TRUE;
+  ok = (e->base == NULL || prepare_streams (w, e->base, e->unit, error));
+  for (int i = 0; ok && i < e->n_models; i++)
+    ok = prepare_streams (w, e->models[i], e->unit, error);
+  w->gathering = FALSE;
+  if (!ok)
+    goto out;
+  state = _cru_arena_push (arena, bytes);
+  if (state == NULL)
+    {
+      ok = arena_fail (e, error);
+      goto out;
+    }
+  memset (state, 0, bytes);
+  ok = gather (w, e, e->unit, cru_method_stream_passes (e->method, e->params), state, error);
+  if (ok)
+    {
+      fill_call (w->run, e, 0, e->numel, &call);
+      call.stats = e->stats->stats;
+      call.stream = state;
+      e->method->stats_accumulate (e->stats->stats, &call);
+    }
+out:
+  g_array_set_size (w->streams, 0);
+  arena->top = mark;
+  return ok;
+}
+
 gboolean
 _cru_eval_stats (CruWorker *w, CruExpr *e, GError **error)
 {
@@ -343,6 +393,8 @@ _cru_eval_stats (CruWorker *w, CruExpr *e, GError **error)
   gboolean ok = FALSE;
 
   w->node = e->node;
+  if (e->stats_stream_bytes > 0 && e->unit < e->numel && !e->stats_on_device)
+    return eval_stats_streamed (w, e, error);
   if (!eval_inputs (w, e, 0, e->numel, &base, models, error))
     goto out;
   if (!_cru_run_check_cancel (run, error))

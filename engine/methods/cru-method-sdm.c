@@ -44,9 +44,30 @@ typedef struct {
   int         n_models;
   int         normalization;
   GHashTable *partials; /* tensor name → double[n_models] */
+  GHashTable *tensors;  /* tensor name → SdmTensorValues[n_models] (CPU statistics pass) */
   double     *mass;     /* M_i after finish */
   double     *weights;  /* W_i after finish */
 } SdmStats;
+
+/* What the statistics pass found for one model in one tensor: the merge needs no more, so it
+ * can run on chunks without computing the percentile again. */
+typedef struct {
+  double   p;      /* threshold P */
+  double   mass;   /* kept L1 mass */
+  gboolean has;    /* S is not empty */
+} SdmTensorValues;
+
+/* Streaming the statistics pass (cru-method.h): passes 0 and 1 find the percentile of |Δ|
+ * (cru_percentile_stream_*), pass 2 adds the kept mass in the fixed order. */
+typedef struct {
+  CruPercentileStream percentile;
+  SdmTensorValues     v;
+} SdmModelStream;
+
+typedef struct {
+  int            n_models;
+  SdmModelStream m[];
+} SdmStream;
 
 static gsize
 sdm_workspace_bytes (int n_models, guint64 count)
@@ -100,6 +121,7 @@ sdm_stats_new (const CruMethod *method, int n_models)
   g_mutex_init (&stats->lock);
   stats->n_models = n_models;
   stats->partials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  stats->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   stats->mass = g_new0 (double, n_models);
   stats->weights = g_new0 (double, n_models);
   return stats;
@@ -134,22 +156,88 @@ sdm_stats_accumulate (gpointer data, const CruMethodCall *call)
   double k = _cru_call_param (method, call, "k");
   int nm = MIN (call->n_models, stats->n_models);
   g_autofree double *mass = g_new0 (double, nm);
+  SdmTensorValues *values = g_new0 (SdmTensorValues, stats->n_models);
   g_autofree float *own = NULL;
-  float *delta;
+  float *delta = NULL;
 
-  if (call->workspace)
-    delta = _cru_workspace_floats (call, 0, call->count);
-  else
-    delta = own = g_new (float, call->count);
-
+  if (call->stream == NULL)
+    delta = call->workspace ? _cru_workspace_floats (call, 0, call->count)
+                            : (own = g_new (float, call->count));
   for (int m = 0; m < nm; m++)
     {
-      double p;
-      if (sdm_threshold (call, m, k, delta, &p))
-        mass[m] = kept_mass (delta, call->count, p);
+      SdmTensorValues *v = &values[m];
+
+      if (call->stream)
+        *v = ((const SdmStream *) call->stream)->m[m].v;
+      else if ((v->has = sdm_threshold (call, m, k, delta, &v->p)))
+        v->mass = kept_mass (delta, call->count, v->p);
+      if (v->has)
+        mass[m] = v->mass;
     }
 
   sdm_stats_add_partial (stats, call, mass);
+  g_mutex_lock (&stats->lock);
+  g_hash_table_replace (stats->tensors, g_strdup (call->tensor_name ? call->tensor_name : ""),
+                        values);
+  g_mutex_unlock (&stats->lock);
+}
+
+/* ---- streaming the statistics pass ---- */
+
+static int
+sdm_stream_n_passes (const CruMethod *method, const double *params)
+{
+  return 3;
+}
+
+static gsize
+sdm_stream_state_bytes (int n_models)
+{
+  return sizeof (SdmStream) + (gsize) n_models * sizeof (SdmModelStream);
+}
+
+static void
+sdm_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass, gpointer state)
+{
+  SdmStream *st = state;
+  float *delta = _cru_workspace_floats (chunk, 0, chunk->count);
+  guint64 n = chunk->count;
+
+  st->n_models = chunk->n_models;
+  for (int m = 0; m < chunk->n_models; m++)
+    {
+      SdmModelStream *ms = &st->m[m];
+
+      if (pass > 0 && !ms->v.has)
+        continue;
+      cru_kernel_sub (delta, chunk->models[m], chunk->base, n);
+      if (pass == 0)
+        cru_percentile_stream_pass0 (&ms->percentile, delta, n);
+      else if (pass == 1)
+        cru_percentile_stream_pass1 (&ms->percentile, delta, n);
+      else
+        cru_kernel_kept_sum (delta, n, ms->v.p, &ms->v.mass);
+    }
+}
+
+/* The same percentile as cru_select_percentile (|Δ|, zeros skipped). */
+static gboolean
+sdm_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pass,
+                     gpointer state, GError **error)
+{
+  SdmStream *st = state;
+  double k = _cru_call_param (method, call, "k");
+
+  for (int m = 0; m < call->n_models; m++)
+    {
+      SdmModelStream *ms = &st->m[m];
+
+      if (pass == 0)
+        ms->v.has = cru_percentile_stream_end0 (&ms->percentile, call->numel, k);
+      else if (pass == 1 && ms->v.has)
+        ms->v.p = cru_percentile_stream_end1 (&ms->percentile);
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -181,6 +269,7 @@ sdm_stats_free (gpointer data)
     return;
   g_mutex_clear (&stats->lock);
   g_hash_table_unref (stats->partials);
+  g_hash_table_unref (stats->tensors);
   g_free (stats->mass);
   g_free (stats->weights);
   g_free (stats);
@@ -208,6 +297,7 @@ sdm_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
   g_autofree double *weights = g_new0 (double, nm);
   g_autofree double *thresholds = g_new0 (double, nm);
   g_autofree gboolean *has = g_new0 (gboolean, nm);
+  const SdmTensorValues *recorded = NULL;
   double total = 0.0;
 
   if ((int) _cru_call_param (method, call, "scope") != SCOPE_TENSOR)
@@ -217,8 +307,29 @@ sdm_apply (const CruMethod *method, const CruMethodCall *call, GError **error)
       return FALSE;
     }
 
+  /* What the CPU statistics pass found for this tensor, if it ran here: then this call may
+   * be a chunk of the tensor. */
+  if (call->stats)
+    {
+      const SdmStats *stats = call->stats;
+      recorded = g_hash_table_lookup (stats->tensors, call->tensor_name ? call->tensor_name : "");
+    }
+  if (recorded == NULL && call->count != call->numel)
+    {
+      g_set_error (error, CRU_ERROR, CRU_ERROR_FAILED,
+                   _("Internal error: sdm_w got a part of tensor %s without its statistics"),
+                   call->tensor_name);
+      return FALSE;
+    }
   for (int m = 0; m < nm; m++)
     {
+      if (recorded && m < ((const SdmStats *) call->stats)->n_models)
+        {
+          has[m] = recorded[m].has;
+          thresholds[m] = recorded[m].p;
+          mass[m] = has[m] ? recorded[m].mass : 0.0;
+          continue;
+        }
       has[m] = sdm_threshold (call, m, k, delta, &thresholds[m]);
       if (weights_scope == WEIGHTS_TENSOR && has[m])
         mass[m] = kept_mass (delta, n, thresholds[m]);
@@ -288,4 +399,9 @@ const CruMethod cru_method_sdm_w = {
   .stats_finish = sdm_stats_finish,
   .stats_free = sdm_stats_free,
   .stats_get_weights = sdm_stats_get_weights,
+  .stats_elementwise = TRUE,
+  .stream_n_passes = sdm_stream_n_passes,
+  .stream_state_bytes = sdm_stream_state_bytes,
+  .stream_pass = sdm_stream_pass,
+  .stream_pass_end = sdm_stream_pass_end,
 };

@@ -99,6 +99,11 @@ struct _CruMethod {
   void     (*stats_add_partial) (gpointer stats, const CruMethodCall *call,
                                  const double *partial);
   gboolean (*stats_finish)     (gpointer stats, GError **error);
+  /* TRUE when, after a statistics pass on the CPU (stats_accumulate records what each
+   * tensor needs), apply may run on chunks of a tensor. The statistics pass itself may
+   * stream (the stream_* hooks below; stats_accumulate then gets call->stream instead of
+   * buffers). */
+  gboolean stats_elementwise;
   void     (*stats_free)       (gpointer stats);
   /* The computed per-model values for display ("W = 0.552, 0.448"); n_models doubles. */
   const double *(*stats_get_weights) (gconstpointer stats);

@@ -312,3 +312,81 @@ cru_select_percentile (const float *v, guint64 n, double q, CruSelectOrder order
   *out = frac >= 0.5 ? b - diff * (1.0 - frac) : a + diff * frac;
   return TRUE;
 }
+
+/* ---- the percentile in two streamed passes ---- */
+
+void
+cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *v, guint64 n)
+{
+  cru_select_hist_high (v, n, CRU_SELECT_ABS, ps->hist);
+  for (guint64 i = 0; i < n; i++)
+    ps->zeros += v[i] == 0.0f;
+}
+
+gboolean
+cru_percentile_stream_end0 (CruPercentileStream *ps, guint64 numel, double q)
+{
+  double pos;
+
+  ps->hist[0] -= (guint32) ps->zeros;   /* ±0 are the keys 0 */
+  ps->considered = numel - ps->zeros;
+  if (ps->considered == 0)
+    return FALSE;
+  q = CLAMP (q, 0.0, 100.0);
+  pos = (q / 100.0) * (double) (ps->considered - 1);
+  ps->lo = (guint64) floor (pos);
+  if (ps->lo > ps->considered - 1)
+    ps->lo = ps->considered - 1;
+  ps->frac = pos - (double) ps->lo;
+  ps->rank = ps->lo;
+  ps->below = 0;
+  ps->high = cru_select_hist_find (ps->hist, &ps->rank, &ps->below);
+  /* where the upper sample is when it is not in the same digit */
+  for (ps->next_high = ps->high + 1; ps->next_high < 65536; ps->next_high++)
+    if (ps->hist[ps->next_high] > 0)
+      break;
+  ps->next_low = 65536;
+  memset (ps->hist, 0, sizeof ps->hist);
+  return TRUE;
+}
+
+void
+cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *v, guint64 n)
+{
+  cru_select_hist_low (v, n, CRU_SELECT_ABS, ps->high, ps->hist);
+  if (ps->next_high < 65536)
+    for (guint64 i = 0; i < n; i++)
+      {
+        uint32_t key = cru_select_key (v[i], CRU_SELECT_ABS);
+        if ((key >> 16) == ps->next_high)
+          ps->next_low = MIN (ps->next_low, key & 0xffffu);
+      }
+}
+
+double
+cru_percentile_stream_end1 (CruPercentileStream *ps)
+{
+  uint32_t low, key_lo, key_hi;
+  guint64 le;
+  double a, b, diff;
+
+  if (ps->high == 0)
+    ps->hist[0] -= (guint32) ps->zeros;
+  low = cru_select_hist_find (ps->hist, &ps->rank, &ps->below);
+  key_lo = (ps->high << 16) | low;
+  key_hi = key_lo;
+  le = ps->below + ps->hist[low];   /* considered keys ≤ key_lo */
+  if (ps->lo + 1 < ps->considered && le <= ps->lo + 1)
+    {
+      /* the smallest key above key_lo: in the same digit, or the next digit's smallest */
+      uint32_t j;
+      for (j = low + 1; j < 65536 && ps->hist[j] == 0; j++)
+        ;
+      key_hi = j < 65536 ? (ps->high << 16) | j : (ps->next_high << 16) | ps->next_low;
+    }
+  a = cru_select_key_to_float (key_lo, CRU_SELECT_ABS);
+  b = cru_select_key_to_float (key_hi, CRU_SELECT_ABS);
+  diff = b - a;
+  /* numpy's _lerp: exact at both ends */
+  return ps->frac >= 0.5 ? b - diff * (1.0 - ps->frac) : a + diff * ps->frac;
+}

@@ -143,9 +143,9 @@ _cru_plan_estimate (CruPlan *plan)
           if (e->unit == 0)
             _cru_expr_finish (e);
           est->bytes_read += e->read_bytes;
-          /* The statistics pass evaluates a whole tensor's inputs (no output buffer):
-           * never more than the task that contains the same expression. */
-          need = e->scratch_bytes;
+          /* The statistics pass evaluates a tensor's inputs (no output buffer): whole, or
+           * chunk by chunk with the stream states when the call is chunkable. */
+          need = e->scratch_bytes + e->stream_bytes + e->stats_stream_bytes;
           plan->arena_bytes = MAX (plan->arena_bytes, need);
           if (e->stats_on_device)
             pcie_bytes += 4.0 * e->numel * (e->n_models + 1);

@@ -159,9 +159,13 @@ expr_chunkable (const CruExpr *e, gboolean stream)
       return FALSE;
     case CRU_EXPR_METHOD:
       if (e->stats != NULL)
-        return FALSE;
-      if (!cru_method_is_elementwise (e->method, e->params)
-          && !(stream && cru_method_stream_passes (e->method, e->params) > 0))
+        {
+          /* element-wise once the statistics pass recorded what each tensor needs */
+          if (!(stream && e->method->stats_elementwise))
+            return FALSE;
+        }
+      else if (!cru_method_is_elementwise (e->method, e->params)
+               && !(stream && cru_method_stream_passes (e->method, e->params) > 0))
         return FALSE;
       if (e->base && !expr_chunkable (e->base, stream))
         return FALSE;
@@ -185,7 +189,8 @@ mark_streams (CruExpr *e)
     bytes += mark_streams (e->base);
   for (int i = 0; i < e->n_models; i++)
     bytes += mark_streams (e->models[i]);
-  e->stream_passes = cru_method_stream_passes (e->method, e->params);
+  /* a statistics-pass method streams in its statistics pass (stats_stream_bytes) */
+  e->stream_passes = e->stats ? 0 : cru_method_stream_passes (e->method, e->params);
   if (e->stream_passes > 0)
     bytes += aligned (e->method->stream_state_bytes (e->n_models));
   return bytes;
@@ -232,6 +237,9 @@ expr_finish (CruExpr *e, gboolean stream)
 {
   e->chunkable = expr_chunkable (e, stream);
   e->stream_bytes = stream && e->chunkable ? mark_streams (e) : 0;
+  e->stats_stream_bytes = 0;
+  if (e->kind == CRU_EXPR_METHOD && e->stats && e->chunkable && e->method->stream_state_bytes)
+    e->stats_stream_bytes = aligned (e->method->stream_state_bytes (e->n_models));
   e->unit = e->chunkable ? MIN (e->numel, chunk_elements ()) : e->numel;
   if (e->unit == 0)
     e->unit = 1;

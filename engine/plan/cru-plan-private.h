@@ -68,6 +68,8 @@ struct _CruExpr {
   int           stream_passes;  /* METHOD streamed in chunks after this many gathering
                                  * passes (cru_method_stream_passes); 0 = not streamed */
   guint64       stream_bytes;   /* arena bytes of the stream states of the whole tree */
+  guint64       stats_stream_bytes; /* a chunkable statistics-pass call: its streamed
+                                     * statistics pass's state */
 
   /* Device placement (cru-plan-device.c): where the method call runs. */
   gboolean      on_device;        /* the output pass runs on the GPU */

@@ -51,6 +51,17 @@ static const Recipe recipes[] = {
     "---\nmerge_method: ties\nbase_model: base\nmodels:\n"
     "  - model: inner\n    parameters: {weight: 0.5, density: 0.5}\n"
     "  - model: ft2\n    parameters: {weight: 0.5, density: 0.6}\n" TAIL, TRUE },
+  { "sdm-w",
+    "merge_method: sdm_w\nbase_model: base\nmodels:\n  - model: ft1\n  - model: ft2\n"
+    "parameters: {k: 30}\n" TAIL, TRUE },
+  { "sdm-w-square-per-tensor",
+    "merge_method: sdm_w\nbase_model: base\nmodels:\n  - model: ft1\n  - model: ft2\n"
+    "parameters: {k: 0, normalization: square, weights_scope: tensor}\n" TAIL, TRUE },
+  { "sdm-w-over-slerp",
+    "name: inner\nmerge_method: slerp\nbase_model: base\nmodels:\n  - model: base\n"
+    "  - model: ft1\nparameters:\n  t: 0.6\n" TAIL
+    "---\nmerge_method: sdm_w\nbase_model: base\nmodels:\n  - model: inner\n"
+    "  - model: ft2\nparameters: {k: 99.9}\n" TAIL, TRUE },
   /* not streamed: the same bytes either way, as a control */
   { "linear",
     "merge_method: linear\nmodels:\n  - model: ft1\n    parameters: {weight: 0.6}\n"

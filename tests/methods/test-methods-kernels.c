@@ -8,6 +8,7 @@
 
 #include "cru-fixed-sum.h"
 #include "cru-kernels.h"
+#include "cru-method.h"
 #include "cru-select.h"
 
 #define N_MAX 4133   /* not a multiple of 8: every kernel has a scalar tail */
@@ -350,6 +351,148 @@ test_random_mask (void)
   cru_kernels_set_simd_enabled (TRUE);
 }
 
+/* The streamed percentile equals cru_select_percentile, with the lower and upper samples in
+ * the same or in different radix digits, in the first digit (denormals), with zeros and
+ * duplicates. */
+static void
+test_percentile_stream (void)
+{
+  const guint64 n = 5 * 1024 + 321;
+  static const double qs[] = { 0.0, 0.01, 10.0, 33.3, 50.0, 77.7, 99.0, 99.99, 100.0 };
+  g_autofree float *v = g_new (float, n);
+
+  for (int data = 0; data < 3; data++)
+    {
+      for (guint64 i = 0; i < n; i++)
+        {
+          guint32 r = next_u32 ();
+          float x = ldexpf (1.0f + (float) (r >> 9) / 8388608.0f, -(int) (r % 30));
+          if (data == 1 && r % 5 == 0)
+            x = ldexpf ((float) (r % 300 + 1), -149);   /* denormals: the first digit */
+          if (data == 2)
+            x = (float) (r % 7) * 0.25f;                /* few values, many ties */
+          if (r % 9 == 0)
+            x = 0.0f;
+          v[i] = r & 2 ? x : -x;
+        }
+      for (guint t = 0; t < G_N_ELEMENTS (qs); t++)
+        for (guint64 chunk = 1024; chunk <= n; chunk *= 3)
+          {
+            g_autofree CruPercentileStream *ps = g_new0 (CruPercentileStream, 1);
+            double expected = 0.0, got;
+            gboolean has = cru_select_percentile (v, n, qs[t], CRU_SELECT_ABS, TRUE, &expected);
+
+            for (guint64 off = 0; off < n; off += chunk)
+              cru_percentile_stream_pass0 (ps, v + off, MIN (chunk, n - off));
+            g_assert_cmpint (cru_percentile_stream_end0 (ps, n, qs[t]), ==, has);
+            for (guint64 off = 0; off < n; off += chunk)
+              cru_percentile_stream_pass1 (ps, v + off, MIN (chunk, n - off));
+            got = cru_percentile_stream_end1 (ps);
+            g_assert_true (memcmp (&expected, &got, sizeof got) == 0);
+          }
+    }
+}
+
+/* SDM-W's streamed statistics pass finds the same percentiles and masses as the whole-tensor
+ * one: values spread over many binades put the percentile's two samples in different radix
+ * digits, so every branch of the streamed percentile runs. */
+static void
+test_sdm_streamed_statistics (void)
+{
+  const CruMethod *sdm = cru_method_lookup ("sdm_w");
+  const guint64 n = 3 * 1024 + 500, chunk = 1024;
+  static const double ks[] = { 0.0, 10.0, 33.3, 50.0, 90.0, 99.0, 99.99, 100.0 };
+  g_autofree float *base = g_new0 (float, n);
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *out_whole = g_new (float, n);
+  g_autofree float *out_streamed = g_new (float, n);
+  g_autofree double *params = g_new (double, sdm->n_params);
+  gpointer workspace = g_malloc (sdm->workspace_bytes (1, n));
+
+  for (guint64 i = 0; i < n; i++)
+    {
+      guint32 r = next_u32 ();
+      x[i] = ldexpf (1.0f + (float) (r >> 9) / 8388608.0f, -(int) (r % 24)) * (r & 1 ? 1 : -1);
+      if (r % 11 == 0)
+        x[i] = 0.0f;
+      if (r % 13 == 0)
+        x[i] = 0.25f;
+      base[i] = (r % 7 == 0) ? 0.125f : 0.0f;
+    }
+  cru_method_fill_defaults (sdm, params);
+  for (guint t = 0; t < G_N_ELEMENTS (ks); t++)
+    for (int scope = 0; scope < 2; scope++)
+      {
+        const float *models[1] = { x };
+        gpointer stats_whole = sdm->stats_new (sdm, 1);
+        gpointer stats_streamed = sdm->stats_new (sdm, 1);
+        gpointer state = g_malloc0 (sdm->stream_state_bytes (1));
+        int64_t shape[1] = { (int64_t) n };
+        CruMethodCall call = { 0 };
+
+        params[cru_method_find_param (sdm, "k")] = ks[t];
+        params[cru_method_find_param (sdm, "weights_scope")] = scope;
+        call.tensor_name = "t";
+        call.ndim = 1;
+        call.shape = shape;
+        call.numel = n;
+        call.n_models = 1;
+        call.params = params;
+        call.model_params = NULL;
+
+        /* whole */
+        call.count = n;
+        call.base = base;
+        call.models = models;
+        call.workspace = workspace;
+        sdm->stats_accumulate (stats_whole, &call);
+        g_assert_true (sdm->stats_finish (stats_whole, NULL));
+
+        /* streamed: three passes over 1024-element chunks */
+        for (int pass = 0; pass < sdm->stream_n_passes (sdm, params); pass++)
+          {
+            for (guint64 off = 0; off < n; off += chunk)
+              {
+                const float *chunk_models[1] = { x + off };
+                CruMethodCall c = call;
+                c.offset = off;
+                c.count = MIN (chunk, n - off);
+                c.base = base + off;
+                c.models = chunk_models;
+                c.stream = state;
+                sdm->stream_pass (sdm, &c, pass, state);
+              }
+            call.stream = state;
+            g_assert_true (sdm->stream_pass_end (sdm, &call, pass, state, NULL));
+          }
+        {
+          CruMethodCall c = call;
+          c.base = NULL;
+          c.models = NULL;
+          c.workspace = NULL;
+          sdm->stats_accumulate (stats_streamed, &c);
+        }
+        g_assert_true (sdm->stats_finish (stats_streamed, NULL));
+        g_assert_true (memcmp (sdm->stats_get_weights (stats_whole),
+                               sdm->stats_get_weights (stats_streamed), sizeof (double)) == 0);
+
+        /* the merges from each set of statistics */
+        call.stream = NULL;
+        call.out = out_whole;
+        call.stats = stats_whole;
+        g_assert_true (sdm->apply (sdm, &call, NULL));
+        call.out = out_streamed;
+        call.stats = stats_streamed;
+        g_assert_true (sdm->apply (sdm, &call, NULL));
+        assert_same_bits (out_whole, out_streamed, n * sizeof (float));
+
+        sdm->stats_free (stats_whole);
+        sdm->stats_free (stats_streamed);
+        g_free (state);
+      }
+  g_free (workspace);
+}
+
 static int
 compare_u32 (gconstpointer a, gconstpointer b)
 {
@@ -411,5 +554,7 @@ main (int argc, char **argv)
   g_test_add_func ("/methods/select/large-inputs-match-sorting", test_select_large);
   g_test_add_func ("/methods/kernels/random-mask-equals-rng", test_random_mask);
   g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
+  g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
+  g_test_add_func ("/methods/select/streamed-percentile-equals-whole", test_percentile_stream);
   return g_test_run ();
 }
