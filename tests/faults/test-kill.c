@@ -60,8 +60,10 @@ wait_for_merge_progress (Child *c)
           if (json_parser_load_from_data (parser, line, -1, NULL))
             {
               JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+              /* The first report with data written (50 ms in): early enough that a fast
+               * machine is still in the middle of the merge. */
               if (g_str_equal (json_object_get_string_member (o, "phase"), "merge")
-                  && json_object_get_int_member (o, "tensors_done") > 0
+                  && json_object_get_int_member (o, "bytes_done") > 0
                   && json_object_get_int_member (o, "tensors_done")
                        < json_object_get_int_member (o, "tensors_total"))
                 return TRUE;
