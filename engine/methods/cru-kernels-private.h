@@ -36,6 +36,13 @@ void    _cru_sum_deltas_scalar   (float *restrict out, const float *restrict bas
 void    _cru_sdm_add_scalar      (float *restrict out, const float *restrict x,
                                   const float *restrict base, guint64 begin, guint64 n,
                                   float w, double p);
+void    _cru_diff_hist_high_scalar (const float *restrict x, const float *restrict base,
+                                    guint64 begin, guint64 n, guint32 *restrict hist,
+                                    guint64 *zeros);
+void    _cru_diff_hist_low_scalar  (const float *restrict x, const float *restrict base,
+                                    guint64 begin, guint64 n, uint32_t high,
+                                    guint32 *restrict hist, uint32_t next_high,
+                                    uint32_t *next_low);
 void    _cru_random_mask_scalar  (const CruRng *rng, guint64 first, guint64 begin, guint64 n,
                                   float p, guint8 *restrict mask);
 
@@ -61,6 +68,13 @@ void    _cru_sum_deltas_simd     (float *restrict out, const float *restrict bas
                                   gboolean normalize, float divisor, float lambda);
 void    _cru_sdm_add_simd        (float *restrict out, const float *restrict x,
                                   const float *restrict base, guint64 n, float w, float p_up);
+void    _cru_diff_hist_high_simd (const float *restrict x, const float *restrict base,
+                                  guint64 n, guint32 *restrict hist, guint64 *zeros);
+void    _cru_diff_hist_low_simd  (const float *restrict x, const float *restrict base,
+                                  guint64 n, uint32_t high, guint32 *restrict hist,
+                                  uint32_t next_high, uint32_t *next_low);
+void    _cru_diff_kept_sum_simd  (const float *restrict x, const float *restrict base,
+                                  guint64 n, double p, double *acc);
 void    _cru_random_mask_simd    (const CruRng *rng, guint64 first, guint64 n, float p,
                                   guint8 *restrict mask);
 

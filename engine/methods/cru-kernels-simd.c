@@ -326,6 +326,75 @@ _cru_sdm_add_simd (float *restrict out, const float *restrict x, const float *re
   _cru_sdm_add_scalar (out, x, base, i, n, w, (double) p_up);
 }
 
+CRU_SIMD_TARGET void
+_cru_diff_hist_high_simd (const float *restrict x, const float *restrict base, guint64 n,
+                          guint32 *restrict hist, guint64 *zeros)
+{
+  const __m256 abs_mask = _mm256_castsi256_ps (_mm256_set1_epi32 (0x7fffffff));
+  const __m256 zero = _mm256_setzero_ps ();
+  guint64 z = 0, i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+      __m256i high = _mm256_srli_epi32 (_mm256_castps_si256 (_mm256_and_ps (d, abs_mask)), 16);
+      uint32_t h[8];
+
+      _mm256_storeu_si256 ((__m256i *) h, high);
+      hist[h[0]]++;
+      hist[h[1]]++;
+      hist[h[2]]++;
+      hist[h[3]]++;
+      hist[h[4]]++;
+      hist[h[5]]++;
+      hist[h[6]]++;
+      hist[h[7]]++;
+      z += (guint64) __builtin_popcount (_mm256_movemask_ps (_mm256_cmp_ps (d, zero, _CMP_EQ_OQ)));
+    }
+  if (zeros)
+    *zeros += z;
+  _cru_diff_hist_high_scalar (x, base, i, n, hist, zeros);
+}
+
+CRU_SIMD_TARGET void
+_cru_diff_hist_low_simd (const float *restrict x, const float *restrict base, guint64 n,
+                         uint32_t high, guint32 *restrict hist, uint32_t next_high,
+                         uint32_t *next_low)
+{
+  const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
+  const __m256i vhigh = _mm256_set1_epi32 ((int) high);
+  const __m256i vnext = _mm256_set1_epi32 ((int) next_high);
+  guint64 i = 0;
+
+  /* Few keys fall in either digit: test eight at a time, count the rare ones one by one. */
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+      __m256i key = _mm256_and_si256 (_mm256_castps_si256 (d), abs_mask);
+      __m256i top = _mm256_srli_epi32 (key, 16);
+      __m256i hit = _mm256_or_si256 (_mm256_cmpeq_epi32 (top, vhigh), _mm256_cmpeq_epi32 (top, vnext));
+
+      if (!_mm256_testz_si256 (hit, hit))
+        _cru_diff_hist_low_scalar (x, base, i, i + 8, high, hist, next_high, next_low);
+    }
+  _cru_diff_hist_low_scalar (x, base, i, n, high, hist, next_high, next_low);
+}
+
+CRU_SIMD_TARGET void
+_cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, guint64 n,
+                         double p, double *acc)
+{
+  float d[CRU_FIXED_SUM_BLOCK] __attribute__ ((aligned (32)));
+
+  for (guint64 start = 0; start < n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      guint64 len = MIN (n - start, (guint64) CRU_FIXED_SUM_BLOCK);
+
+      _cru_sub_simd (d, x + start, base + start, len);
+      _cru_kept_sum_simd (d, len, p, acc);
+    }
+}
+
 /* Low and high halves of the 32 × 32-bit products a[j] · m, in eight lanes. */
 static inline CRU_SIMD_TARGET void
 mulhilo8 (__m256i a, __m256i m, __m256i *lo, __m256i *hi)
@@ -402,6 +471,17 @@ _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
 }
 
 #else /* no x86: never called, _cru_kernels_simd_supported () is FALSE */
+
+void _cru_diff_hist_high_simd (const float *restrict x, const float *restrict base, guint64 n,
+                               guint32 *restrict hist, guint64 *zeros)
+{ g_assert_not_reached (); }
+void _cru_diff_hist_low_simd (const float *restrict x, const float *restrict base, guint64 n,
+                              uint32_t high, guint32 *restrict hist, uint32_t next_high,
+                              uint32_t *next_low)
+{ g_assert_not_reached (); }
+void _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, guint64 n,
+                              double p, double *acc)
+{ g_assert_not_reached (); }
 
 void _cru_sdm_add_simd (float *restrict out, const float *restrict x,
                         const float *restrict base, guint64 n, float w, float p_up)

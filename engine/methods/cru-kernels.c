@@ -178,6 +178,38 @@ _cru_sdm_add_scalar (float *restrict out, const float *restrict x, const float *
 }
 
 void
+_cru_diff_hist_high_scalar (const float *restrict x, const float *restrict base, guint64 begin,
+                            guint64 n, guint32 *restrict hist, guint64 *zeros)
+{
+  guint64 z = 0;
+
+  for (guint64 i = begin; i < n; i++)
+    {
+      float d = x[i] - base[i];
+      hist[cru_select_key (d, CRU_SELECT_ABS) >> 16]++;
+      z += d == 0.0f;
+    }
+  if (zeros)
+    *zeros += z;
+}
+
+void
+_cru_diff_hist_low_scalar (const float *restrict x, const float *restrict base, guint64 begin,
+                           guint64 n, uint32_t high, guint32 *restrict hist,
+                           uint32_t next_high, uint32_t *next_low)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      uint32_t key = cru_select_key (x[i] - base[i], CRU_SELECT_ABS);
+
+      if ((key >> 16) == high)
+        hist[key & 0xffffu]++;
+      else if ((key >> 16) == next_high && (key & 0xffffu) < *next_low)
+        *next_low = key & 0xffffu;
+    }
+}
+
+void
 _cru_random_mask_scalar (const CruRng *rng, guint64 first, guint64 begin, guint64 n, float p,
                          guint8 *restrict mask)
 {
@@ -354,4 +386,45 @@ cru_kernel_sdm_add (float *restrict out, const float *restrict x, const float *r
     _cru_sdm_add_simd (out, x, base, n, w, p_up);
   else
     _cru_sdm_add_scalar (out, x, base, 0, n, w, p);
+}
+
+void
+cru_kernel_diff_hist_high (const float *restrict x, const float *restrict base, guint64 n,
+                           guint32 *restrict hist, guint64 *zeros)
+{
+  if (use_simd ())
+    _cru_diff_hist_high_simd (x, base, n, hist, zeros);
+  else
+    _cru_diff_hist_high_scalar (x, base, 0, n, hist, zeros);
+}
+
+void
+cru_kernel_diff_hist_low (const float *restrict x, const float *restrict base, guint64 n,
+                          uint32_t high, guint32 *restrict hist, uint32_t next_high,
+                          uint32_t *next_low)
+{
+  if (use_simd ())
+    _cru_diff_hist_low_simd (x, base, n, high, hist, next_high, next_low);
+  else
+    _cru_diff_hist_low_scalar (x, base, 0, n, high, hist, next_high, next_low);
+}
+
+void
+cru_kernel_diff_kept_sum (const float *restrict x, const float *restrict base, guint64 n,
+                          double p, double *acc)
+{
+  if (use_simd ())
+    {
+      _cru_diff_kept_sum_simd (x, base, n, p, acc);
+      return;
+    }
+  /* the reference: Δ in blocks, then the fixed-order sum */
+  for (guint64 start = 0; start < n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      float d[CRU_FIXED_SUM_BLOCK];
+      guint64 len = MIN (n - start, (guint64) CRU_FIXED_SUM_BLOCK);
+
+      _cru_sub_scalar (d, x + start, base + start, 0, len);
+      *acc += cru_fixed_sum_kept (d, len, p);
+    }
 }

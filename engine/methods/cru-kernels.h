@@ -73,6 +73,20 @@ void cru_kernel_l1_masked     (const float *restrict a, const guint8 *restrict m
 /* Likewise for cru_fixed_sum_kept: *acc += Σ |a_i| over a_i ≠ 0 and |a_i| ≥ p. */
 void cru_kernel_kept_sum      (const float *restrict a, guint64 n, double p, double *acc);
 
+/* Radix-select counts of the |Δ| keys of Δ = x − base (Δ computed as cru_kernel_sub does,
+ * never stored): hist[key >> 16]++ for every element, and *zeros += the elements with Δ = 0
+ * when @zeros is not NULL. */
+void cru_kernel_diff_hist_high (const float *restrict x, const float *restrict base,
+                                guint64 n, guint32 *restrict hist, guint64 *zeros);
+/* hist[key & 0xffff]++ for the keys whose high half is @high; and *next_low = the smallest
+ * low half of the keys whose high half is @next_high (when @next_high < 65536). */
+void cru_kernel_diff_hist_low  (const float *restrict x, const float *restrict base,
+                                guint64 n, uint32_t high, guint32 *restrict hist,
+                                uint32_t next_high, uint32_t *next_low);
+/* cru_kernel_kept_sum of Δ = x − base, without storing Δ. */
+void cru_kernel_diff_kept_sum  (const float *restrict x, const float *restrict base,
+                                guint64 n, double p, double *acc);
+
 /* DARE's mask: mask[i] = (the uniform float of absolute element first + i) < p, exactly as
  * cru_rng_uniform1 () < p, one Philox block per four elements. */
 void cru_kernel_random_mask  (const CruRng *rng, guint64 first, guint64 n, float p,

@@ -200,7 +200,6 @@ static void
 sdm_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass, gpointer state)
 {
   SdmStream *st = state;
-  float *delta = _cru_workspace_floats (chunk, 0, chunk->count);
   guint64 n = chunk->count;
 
   st->n_models = chunk->n_models;
@@ -210,13 +209,12 @@ sdm_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass, 
 
       if (pass > 0 && !ms->v.has)
         continue;
-      cru_kernel_sub (delta, chunk->models[m], chunk->base, n);
       if (pass == 0)
-        cru_percentile_stream_pass0 (&ms->percentile, delta, n);
+        cru_percentile_stream_pass0 (&ms->percentile, chunk->models[m], chunk->base, n);
       else if (pass == 1)
-        cru_percentile_stream_pass1 (&ms->percentile, delta, n);
+        cru_percentile_stream_pass1 (&ms->percentile, chunk->models[m], chunk->base, n);
       else
-        cru_kernel_kept_sum (delta, n, ms->v.p, &ms->v.mass);
+        cru_kernel_diff_kept_sum (chunk->models[m], chunk->base, n, ms->v.p, &ms->v.mass);
     }
 }
 

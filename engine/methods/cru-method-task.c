@@ -357,7 +357,6 @@ task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
 
       if (!(_cru_call_model_param (method, chunk, m, "density") < 1.0))
         continue;   /* not sparsified */
-      cru_kernel_sub (delta, chunk->models[m], chunk->base, n);
       if (pass == l1_pass && rescale == RESCALE_L1)
         {
           CruKernelScale scale;
@@ -365,14 +364,16 @@ task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
 
           /* The masks the apply will make (take_left runs from the start again). */
           ms->scale = CRU_KERNEL_SCALE_MASK;
+          cru_kernel_sub (delta, chunk->models[m], chunk->base, n);
           if (sparsify_delta (method, chunk, m, kind, RESCALE_NONE, delta, mask, &scale,
                               &factor, NULL))
             cru_kernel_l1_masked (delta, mask, n, ms->l1);
         }
       else if (pass == 0)
-        cru_select_hist_high (delta, n, CRU_SELECT_ABS, ms->hist);
+        cru_kernel_diff_hist_high (chunk->models[m], chunk->base, n, ms->hist, NULL);
       else if (pass == 1 && !ms->all)
-        cru_select_hist_low (delta, n, CRU_SELECT_ABS, ms->high, ms->hist);
+        cru_kernel_diff_hist_low (chunk->models[m], chunk->base, n, ms->high, ms->hist, 65536,
+                                  NULL);
     }
 }
 

@@ -4,6 +4,8 @@
  */
 #include "cru-select.h"
 
+#include "cru-kernels.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -316,11 +318,10 @@ cru_select_percentile (const float *v, guint64 n, double q, CruSelectOrder order
 /* ---- the percentile in two streamed passes ---- */
 
 void
-cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *v, guint64 n)
+cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x, const float *base,
+                             guint64 n)
 {
-  cru_select_hist_high (v, n, CRU_SELECT_ABS, ps->hist);
-  for (guint64 i = 0; i < n; i++)
-    ps->zeros += v[i] == 0.0f;
+  cru_kernel_diff_hist_high (x, base, n, ps->hist, &ps->zeros);
 }
 
 gboolean
@@ -351,16 +352,10 @@ cru_percentile_stream_end0 (CruPercentileStream *ps, guint64 numel, double q)
 }
 
 void
-cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *v, guint64 n)
+cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *x, const float *base,
+                             guint64 n)
 {
-  cru_select_hist_low (v, n, CRU_SELECT_ABS, ps->high, ps->hist);
-  if (ps->next_high < 65536)
-    for (guint64 i = 0; i < n; i++)
-      {
-        uint32_t key = cru_select_key (v[i], CRU_SELECT_ABS);
-        if ((key >> 16) == ps->next_high)
-          ps->next_low = MIN (ps->next_low, key & 0xffffu);
-      }
+  cru_kernel_diff_hist_low (x, base, n, ps->high, ps->hist, ps->next_high, &ps->next_low);
 }
 
 double

@@ -67,10 +67,10 @@ void     cru_select_hist_low    (const float *v, guint64 n, CruSelectOrder order
                                  uint32_t high, guint32 *hist);
 uint32_t cru_select_hist_find   (const guint32 *hist, guint64 *k, guint64 *below);
 
-/* cru_select_percentile of |v| without zeros, for data seen in chunks in two passes: feed
- * every chunk to _pass0, call _end0 (FALSE: no non-zero element), feed every chunk again
- * to _pass1, and _end1 gives the same value as cru_select_percentile. Zero the struct
- * first. */
+/* cru_select_percentile of |v| without zeros, v = x − base (SDM-W's task vectors), for data
+ * seen in chunks in two passes: feed every chunk to _pass0, call _end0 (FALSE: no non-zero
+ * element), feed every chunk again to _pass1, and _end1 gives the same value as
+ * cru_select_percentile. Zero the struct first. */
 typedef struct {
   guint32  hist[65536];
   guint64  zeros, considered, lo, rank, below;
@@ -78,9 +78,11 @@ typedef struct {
   uint32_t high, next_high, next_low;
 } CruPercentileStream;
 
-void     cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *v, guint64 n);
+void     cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x,
+                                      const float *base, guint64 n);
 gboolean cru_percentile_stream_end0  (CruPercentileStream *ps, guint64 numel, double q);
-void     cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *v, guint64 n);
+void     cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *x,
+                                      const float *base, guint64 n);
 double   cru_percentile_stream_end1  (CruPercentileStream *ps);
 
 /* numpy.percentile (method "linear") of the considered elements, @q in [0, 100]; FALSE when

@@ -351,6 +351,59 @@ test_random_mask (void)
   cru_kernels_set_simd_enabled (TRUE);
 }
 
+/* The fused Δ kernels count and sum the same on both paths, and as sub + select/sum do. */
+static void
+test_diff_kernels (void)
+{
+  const guint64 n = 3 * 1024 + 13;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *b = g_new (float, n);
+  g_autofree float *d = g_new (float, n);
+  g_autofree guint32 *h0 = g_new0 (guint32, 65536);
+  g_autofree guint32 *h1 = g_new0 (guint32, 65536);
+
+  fill (x, n, TRUE);
+  fill (b, n, TRUE);
+  for (guint64 i = 0; i < n; i += 5)
+    b[i] = x[i];   /* zeros */
+  for (guint64 i = 0; i < n; i++)
+    if (isnan (x[i]) || isnan (b[i]))
+      x[i] = b[i] = 0.5f;
+  cru_kernel_sub (d, x, b, n);
+  for (int simd = 0; simd < 2; simd++)
+    {
+      guint64 zeros = 0, expected_zeros = 0;
+      uint32_t high, next_low = 65536, expected_next = 65536;
+      double kept = 0.0, expected_kept = 0.0;
+
+      cru_kernels_set_simd_enabled (simd);
+      memset (h0, 0, 65536 * sizeof (guint32));
+      memset (h1, 0, 65536 * sizeof (guint32));
+      cru_kernel_diff_hist_high (x, b, n, h0, &zeros);
+      cru_select_hist_high (d, n, CRU_SELECT_ABS, h1);
+      for (guint64 i = 0; i < n; i++)
+        expected_zeros += d[i] == 0.0f;
+      g_assert_true (memcmp (h0, h1, 65536 * sizeof (guint32)) == 0);
+      g_assert_cmpuint (zeros, ==, expected_zeros);
+
+      high = cru_select_key (d[7], CRU_SELECT_ABS) >> 16;
+      memset (h0, 0, 65536 * sizeof (guint32));
+      memset (h1, 0, 65536 * sizeof (guint32));
+      cru_kernel_diff_hist_low (x, b, n, high, h0, high + 1, &next_low);
+      cru_select_hist_low (d, n, CRU_SELECT_ABS, high, h1);
+      for (guint64 i = 0; i < n; i++)
+        if ((cru_select_key (d[i], CRU_SELECT_ABS) >> 16) == high + 1)
+          expected_next = MIN (expected_next, cru_select_key (d[i], CRU_SELECT_ABS) & 0xffffu);
+      g_assert_true (memcmp (h0, h1, 65536 * sizeof (guint32)) == 0);
+      g_assert_cmpuint (next_low, ==, expected_next);
+
+      cru_kernel_diff_kept_sum (x, b, n, 0.001, &kept);
+      cru_kernel_kept_sum (d, n, 0.001, &expected_kept);
+      g_assert_true (memcmp (&kept, &expected_kept, sizeof kept) == 0);
+    }
+  cru_kernels_set_simd_enabled (TRUE);
+}
+
 /* The streamed percentile equals cru_select_percentile, with the lower and upper samples in
  * the same or in different radix digits, in the first digit (denormals), with zeros and
  * duplicates. */
@@ -360,6 +413,7 @@ test_percentile_stream (void)
   const guint64 n = 5 * 1024 + 321;
   static const double qs[] = { 0.0, 0.01, 10.0, 33.3, 50.0, 77.7, 99.0, 99.99, 100.0 };
   g_autofree float *v = g_new (float, n);
+  g_autofree float *zeros = g_new0 (float, n);
 
   for (int data = 0; data < 3; data++)
     {
@@ -383,10 +437,10 @@ test_percentile_stream (void)
             gboolean has = cru_select_percentile (v, n, qs[t], CRU_SELECT_ABS, TRUE, &expected);
 
             for (guint64 off = 0; off < n; off += chunk)
-              cru_percentile_stream_pass0 (ps, v + off, MIN (chunk, n - off));
+              cru_percentile_stream_pass0 (ps, v + off, zeros + off, MIN (chunk, n - off));
             g_assert_cmpint (cru_percentile_stream_end0 (ps, n, qs[t]), ==, has);
             for (guint64 off = 0; off < n; off += chunk)
-              cru_percentile_stream_pass1 (ps, v + off, MIN (chunk, n - off));
+              cru_percentile_stream_pass1 (ps, v + off, zeros + off, MIN (chunk, n - off));
             got = cru_percentile_stream_end1 (ps);
             g_assert_true (memcmp (&expected, &got, sizeof got) == 0);
           }
@@ -556,5 +610,6 @@ main (int argc, char **argv)
   g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
   g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
   g_test_add_func ("/methods/select/streamed-percentile-equals-whole", test_percentile_stream);
+  g_test_add_func ("/methods/kernels/fused-difference-counts-and-sums", test_diff_kernels);
   return g_test_run ();
 }
