@@ -395,25 +395,25 @@ _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, gu
     }
 }
 
-/* Low and high halves of the 32 × 32-bit products a[j] · m, in eight lanes. */
-static inline CRU_SIMD_TARGET void
-mulhilo8 (__m256i a, __m256i m, __m256i *lo, __m256i *hi)
-{
-  __m256i even = _mm256_mul_epu32 (a, m);
-  __m256i odd = _mm256_mul_epu32 (_mm256_srli_epi64 (a, 32), m);
-
-  *lo = _mm256_blend_epi32 (even, _mm256_slli_epi64 (odd, 32), 0xaa);
-  *hi = _mm256_blend_epi32 (_mm256_srli_epi64 (even, 32), odd, 0xaa);
-}
-
-/* Eight Philox-4x32-10 blocks at once (cru-rng.c), 32 elements per step. */
+/* Eight Philox-4x32-10 blocks at once (cru-rng.c), 32 elements per step. The counters live
+ * in the low halves of 64-bit lanes (two sets of four blocks), where one _mm256_mul_epu32
+ * gives a round's whole product; the words are packed back to 32-bit lanes for the
+ * comparison, and the 4 × 8 comparison bytes are transposed into element order by one
+ * byte shuffle. */
 CRU_SIMD_TARGET void
 _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
                        guint8 *restrict mask)
 {
-  const __m256i m0 = _mm256_set1_epi32 ((int) 0xD2511F53u);
-  const __m256i m1 = _mm256_set1_epi32 ((int) 0xCD9E8D57u);
+  const __m256i m0 = _mm256_set1_epi64x (0xD2511F53u);
+  const __m256i m1 = _mm256_set1_epi64x (0xCD9E8D57u);
+  const __m256i name = _mm256_set1_epi64x (rng->name_hash);
+  const __m256i model = _mm256_set1_epi64x (rng->model_key);
+  const __m256i order = _mm256_setr_epi32 (0, 2, 4, 6, 1, 3, 5, 7);
+  /* byte 4j + w of each 128-bit half comes from byte 4w + j */
+  const __m256i transpose = _mm256_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m256 scale = _mm256_set1_ps (1.0f / 16777216.0f), vp = _mm256_set1_ps (p);
+  const __m256i one = _mm256_set1_epi8 (1);
   guint64 i = 0;
 
   /* up to the first element of a block */
@@ -425,47 +425,59 @@ _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
   for (; i + 32 <= n; i += 32)
     {
       guint64 b = (first + i) / 4;
-      __m256i c0 = _mm256_setr_epi32 ((int) (b), (int) (b + 1), (int) (b + 2), (int) (b + 3),
-                                      (int) (b + 4), (int) (b + 5), (int) (b + 6), (int) (b + 7));
-      __m256i c1 = _mm256_setr_epi32 ((int) (b >> 32), (int) ((b + 1) >> 32),
-                                      (int) ((b + 2) >> 32), (int) ((b + 3) >> 32),
-                                      (int) ((b + 4) >> 32), (int) ((b + 5) >> 32),
-                                      (int) ((b + 6) >> 32), (int) ((b + 7) >> 32));
-      __m256i c2 = _mm256_set1_epi32 ((int) rng->name_hash);
-      __m256i c3 = _mm256_set1_epi32 ((int) rng->model_key);
+      __m256i a0 = _mm256_setr_epi64x ((uint32_t) b, (uint32_t) (b + 1), (uint32_t) (b + 2),
+                                       (uint32_t) (b + 3));
+      __m256i a1 = _mm256_setr_epi64x ((b) >> 32, (b + 1) >> 32, (b + 2) >> 32, (b + 3) >> 32);
+      __m256i b0 = _mm256_setr_epi64x ((uint32_t) (b + 4), (uint32_t) (b + 5),
+                                       (uint32_t) (b + 6), (uint32_t) (b + 7));
+      __m256i b1 = _mm256_setr_epi64x ((b + 4) >> 32, (b + 5) >> 32, (b + 6) >> 32,
+                                       (b + 7) >> 32);
+      __m256i a2 = name, a3 = model, b2 = name, b3 = model;
       uint32_t k0 = rng->key[0], k1 = rng->key[1];
-      int bits[4];
+      __m256i words[4], c[4];
 
       for (int r = 0; r < 10; r++)
         {
-          __m256i lo0, hi0, lo1, hi1, n0, n2;
+          __m256i vk0, vk1, pa0, pa1, pb0, pb1;
 
           if (r > 0)
             {
               k0 += 0x9E3779B9u;
               k1 += 0xBB67AE85u;
             }
-          mulhilo8 (c0, m0, &lo0, &hi0);
-          mulhilo8 (c2, m1, &lo1, &hi1);
-          n0 = _mm256_xor_si256 (_mm256_xor_si256 (hi1, c1), _mm256_set1_epi32 ((int) k0));
-          n2 = _mm256_xor_si256 (_mm256_xor_si256 (hi0, c3), _mm256_set1_epi32 ((int) k1));
-          c0 = n0;
-          c1 = lo1;
-          c2 = n2;
-          c3 = lo0;
+          vk0 = _mm256_set1_epi64x (k0);
+          vk1 = _mm256_set1_epi64x (k1);
+          pa0 = _mm256_mul_epu32 (a0, m0);
+          pa1 = _mm256_mul_epu32 (a2, m1);
+          pb0 = _mm256_mul_epu32 (b0, m0);
+          pb1 = _mm256_mul_epu32 (b2, m1);
+          a0 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pa1, 32), a1), vk0);
+          a2 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pa0, 32), a3), vk1);
+          a1 = pa1;
+          a3 = pa0;
+          b0 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pb1, 32), b1), vk0);
+          b2 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pb0, 32), b3), vk1);
+          b1 = pb1;
+          b3 = pb0;
+        }
+      /* 32-bit lanes in block order: a's blocks 0-3, b's 4-7 (only low halves matter) */
+      words[0] = _mm256_blend_epi32 (a0, _mm256_slli_epi64 (b0, 32), 0xaa);
+      words[1] = _mm256_blend_epi32 (a1, _mm256_slli_epi64 (b1, 32), 0xaa);
+      words[2] = _mm256_blend_epi32 (a2, _mm256_slli_epi64 (b2, 32), 0xaa);
+      words[3] = _mm256_blend_epi32 (a3, _mm256_slli_epi64 (b3, 32), 0xaa);
+      for (int w = 0; w < 4; w++)
+        {
+          __m256i x = _mm256_permutevar8x32_epi32 (words[w], order);
+          __m256 u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (x, 8)), scale);
+          c[w] = _mm256_castps_si256 (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
         }
       {
-        __m256i words[4] = { c0, c1, c2, c3 };
-        for (int w = 0; w < 4; w++)
-          {
-            __m256 u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (words[w], 8)), scale);
-            bits[w] = _mm256_movemask_ps (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
-          }
+        /* per 128-bit half: bytes 4w + j = word w of block j (blocks 0-3, then 4-7) */
+        __m256i bytes = _mm256_packs_epi16 (_mm256_packs_epi32 (c[0], c[1]),
+                                            _mm256_packs_epi32 (c[2], c[3]));
+        bytes = _mm256_and_si256 (_mm256_shuffle_epi8 (bytes, transpose), one);
+        _mm256_storeu_si256 ((__m256i *) (mask + i), bytes);
       }
-      /* element 4j + w is bit j of word w's comparison */
-      for (int j = 0; j < 8; j++)
-        for (int w = 0; w < 4; w++)
-          mask[i + 4 * j + w] = (bits[w] >> j) & 1;
     }
   _cru_random_mask_scalar (rng, first, i, n, p, mask);
 }
