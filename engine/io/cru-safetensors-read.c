@@ -451,7 +451,8 @@ parse_json (CruSafetensors *st, const guint8 *json, gsize len, GError **error)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
                    _("%s: the tensors need %" G_GUINT64_FORMAT " bytes of data but the file holds "
-                     "only %" G_GUINT64_FORMAT " (the file is truncated)"), dn, expected_begin,
+                     "only %" G_GUINT64_FORMAT " (the file is truncated; download it again)"),
+                   dn, expected_begin,
                    st->file_size - MIN (st->data_offset, st->file_size));
       return FALSE;
     }
@@ -482,7 +483,8 @@ check_header_length (const char *dn, guint64 header_len, guint64 file_size, GErr
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
                    _("%s: the header claims %" G_GUINT64_FORMAT " bytes but the file has only %"
-                     G_GUINT64_FORMAT " after the length (the file is truncated)"), dn,
+                     G_GUINT64_FORMAT " after the length (the file is truncated; download it "
+                     "again)"), dn,
                    header_len, file_size - 8);
       return FALSE;
     }
@@ -577,8 +579,10 @@ cru_safetensors_open (const char *path, GError **error)
   if (st->file_size < 8)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   st->file_size == 0 ? _("%s: the file is empty")
-                                      : _("%s: the file is too short to be a safetensors file"),
+                   st->file_size == 0
+                     ? _("%s: the file is empty (an interrupted download?); download it again")
+                     : _("%s: the file is too short to be a safetensors file (an interrupted "
+                         "download?); download it again"),
                    dn);
       return NULL;
     }
