@@ -196,17 +196,18 @@ mark_streams (CruExpr *e)
   return bytes;
 }
 
-/* Elements per chunk: CRU_PLAN_CHUNK_ELEMENTS, or (tests) $CRU_TEST_CHUNK_ELEMENTS rounded
+/* Elements per chunk: CRU_PLAN_CPU_CHUNK_ELEMENTS for CPU plans (those that stream),
+ * CRU_PLAN_CHUNK_ELEMENTS otherwise, or (tests, benchmarks) $CRU_TEST_CHUNK_ELEMENTS rounded
  * up to a whole number of CRU_FIXED_SUM_BLOCK-sized blocks, which streamed fixed-order sums
  * need. */
 static guint64
-chunk_elements (void)
+chunk_elements (gboolean cpu)
 {
   const char *test = g_getenv ("CRU_TEST_CHUNK_ELEMENTS");
   guint64 n;
 
   if (test == NULL || *test == '\0')
-    return CRU_PLAN_CHUNK_ELEMENTS;
+    return cpu ? CRU_PLAN_CPU_CHUNK_ELEMENTS : CRU_PLAN_CHUNK_ELEMENTS;
   n = g_ascii_strtoull (test, NULL, 10);
   return MAX ((n + 1023) / 1024, 1) * 1024;
 }
@@ -240,7 +241,7 @@ expr_finish (CruExpr *e, gboolean stream)
   e->stats_stream_bytes = 0;
   if (e->kind == CRU_EXPR_METHOD && e->stats && e->chunkable && e->method->stream_state_bytes)
     e->stats_stream_bytes = aligned (e->method->stream_state_bytes (e->n_models));
-  e->unit = e->chunkable ? MIN (e->numel, chunk_elements ()) : e->numel;
+  e->unit = e->chunkable ? MIN (e->numel, chunk_elements (stream)) : e->numel;
   if (e->unit == 0)
     e->unit = 1;
   e->scratch_bytes = expr_scratch (e, e->unit);
