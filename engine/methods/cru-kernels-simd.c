@@ -111,32 +111,42 @@ _cru_add_base_simd (float *restrict out, const float *restrict base, guint64 n)
   _cru_add_base_scalar (out, base, i, n);
 }
 
+/* byte j of spread_bits[m] = bit j of m */
+static guint64 spread_bits[256];
+
+static void __attribute__ ((constructor))
+init_spread_bits (void)
+{
+  for (guint m = 0; m < 256; m++)
+    for (guint j = 0; j < 8; j++)
+      spread_bits[m] |= (guint64) ((m >> j) & 1) << (8 * j);
+}
+
 CRU_SIMD_TARGET guint64
 _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
                      guint8 *restrict mask)
 {
   const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
   const __m256i vt = _mm256_set1_epi32 ((int) key_t);
-  const __m128i one = _mm_set1_epi8 (1);
   guint64 i = 0;
 
   /* |v| keys are below 2^31, so signed comparisons order them. */
   for (; i + 8 <= n; i += 8)
     {
       __m256i key = _mm256_and_si256 (_mm256_loadu_si256 ((const __m256i *) (v + i)), abs_mask);
-      __m256i gt = _mm256_cmpgt_epi32 (key, vt);
-      __m256i eq = _mm256_cmpeq_epi32 (key, vt);
-      __m128i p16, p8;
+      guint keep = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpgt_epi32 (key, vt)));
+      guint equal = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (key, vt)));
+      guint64 bytes;
 
-      if (!_mm256_testz_si256 (eq, eq))
+      /* Elements equal to the threshold: the first ones by index are kept. */
+      while (equal != 0 && take > 0)
         {
-          /* Elements equal to the threshold: the first ones by index are kept. */
-          take = _cru_topk_mask_scalar (v, i, i + 8, key_t, take, mask);
-          continue;
+          keep |= equal & -equal;
+          equal &= equal - 1;
+          take--;
         }
-      p16 = _mm_packs_epi32 (_mm256_castsi256_si128 (gt), _mm256_extracti128_si256 (gt, 1));
-      p8 = _mm_and_si128 (_mm_packs_epi16 (p16, p16), one);
-      _mm_storel_epi64 ((__m128i *) (mask + i), p8);
+      bytes = spread_bits[keep];
+      memcpy (mask + i, &bytes, 8);
     }
   return _cru_topk_mask_scalar (v, i, n, key_t, take, mask);
 }
@@ -366,16 +376,23 @@ _cru_diff_hist_low_simd (const float *restrict x, const float *restrict base, gu
   const __m256i vnext = _mm256_set1_epi32 ((int) next_high);
   guint64 i = 0;
 
-  /* Few keys fall in either digit: test eight at a time, count the rare ones one by one. */
+  /* Test eight keys at a time; count the ones in the digit one by one. */
   for (; i + 8 <= n; i += 8)
     {
       __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
       __m256i key = _mm256_and_si256 (_mm256_castps_si256 (d), abs_mask);
       __m256i top = _mm256_srli_epi32 (key, 16);
-      __m256i hit = _mm256_or_si256 (_mm256_cmpeq_epi32 (top, vhigh), _mm256_cmpeq_epi32 (top, vnext));
+      guint in = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (top, vhigh)));
+      guint next = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (top, vnext)));
+      uint32_t k[8];
 
-      if (!_mm256_testz_si256 (hit, hit))
-        _cru_diff_hist_low_scalar (x, base, i, i + 8, high, hist, next_high, next_low);
+      if ((in | next) == 0)
+        continue;
+      _mm256_storeu_si256 ((__m256i *) k, key);
+      for (; in != 0; in &= in - 1)
+        hist[k[__builtin_ctz (in)] & 0xffffu]++;
+      for (; next != 0; next &= next - 1)
+        *next_low = MIN (*next_low, k[__builtin_ctz (next)] & 0xffffu);
     }
   _cru_diff_hist_low_scalar (x, base, i, n, high, hist, next_high, next_low);
 }
