@@ -5,6 +5,7 @@
  */
 #include "cru-cuda-private.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -199,7 +200,7 @@ task_sparsify (CruCudaJob *job, int m, Sparsify kind, int rescale, int *mode, fl
         if (k == 0)
           {
             g_set_error (error, CRU_CUDA_ERROR, CRU_ERROR_INVALID_PARAM,
-                         _("%s: density %g keeps no element of tensor %s (%" G_GUINT64_FORMAT
+                         _("%s: density %g keeps no element of tensor %s (%" PRIu64
                            " elements); raise the density"),
                          job->method->name, density, call->tensor_name, call->numel);
             return FALSE;

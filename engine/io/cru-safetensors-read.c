@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,7 +266,7 @@ parse_tensor (CruSafetensors *st, const char *name, JsonNode *node, CruTensorInf
   if (t->end < t->begin)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: tensor “%s” has data_offsets [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+                   _("%s: tensor “%s” has data_offsets [%" PRIu64 ", %" PRIu64
                      "] that end before they begin"), dn, name, t->begin, t->end);
       return FALSE;
     }
@@ -280,8 +281,8 @@ parse_tensor (CruSafetensors *st, const char *name, JsonNode *node, CruTensorInf
     {
       g_autofree char *shape_str = _cru_format_shape (t->ndim, t->shape);
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: tensor “%s” has data_offsets [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
-                     "] but dtype %s and shape %s need %" G_GUINT64_FORMAT " bytes"),
+                   _("%s: tensor “%s” has data_offsets [%" PRIu64 ", %" PRIu64
+                     "] but dtype %s and shape %s need %" PRIu64 " bytes"),
                    dn, name, t->begin, t->end, cru_dtype_to_string (t->dtype), shape_str, bytes);
       return FALSE;
     }
@@ -426,22 +427,22 @@ parse_json (CruSafetensors *st, const guint8 *json, gsize len, GError **error)
         {
           if (prev)
             g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                         _("%s: there is a gap of %" G_GUINT64_FORMAT " bytes between tensor “%s” "
-                           "(ends at %" G_GUINT64_FORMAT ") and tensor “%s” (begins at %"
-                           G_GUINT64_FORMAT ")"), dn, t->begin - expected_begin, prev->name,
+                         _("%s: there is a gap of %" PRIu64 " bytes between tensor “%s” "
+                           "(ends at %" PRIu64 ") and tensor “%s” (begins at %"
+                           PRIu64 ")"), dn, t->begin - expected_begin, prev->name,
                          prev->end, t->name, t->begin);
           else
             g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                         _("%s: there is a gap of %" G_GUINT64_FORMAT " bytes before the first "
+                         _("%s: there is a gap of %" PRIu64 " bytes before the first "
                            "tensor “%s”"), dn, t->begin, t->name);
           return FALSE;
         }
       if (t->begin < expected_begin)
         {
           g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                       _("%s: tensors “%s” and “%s” overlap (data_offsets [%" G_GUINT64_FORMAT
-                         ", %" G_GUINT64_FORMAT "] and [%" G_GUINT64_FORMAT ", %"
-                         G_GUINT64_FORMAT "])"), dn, prev->name, t->name, prev->begin,
+                       _("%s: tensors “%s” and “%s” overlap (data_offsets [%" PRIu64
+                         ", %" PRIu64 "] and [%" PRIu64 ", %"
+                         PRIu64 "])"), dn, prev->name, t->name, prev->begin,
                        prev->end, t->begin, t->end);
           return FALSE;
         }
@@ -450,8 +451,8 @@ parse_json (CruSafetensors *st, const guint8 *json, gsize len, GError **error)
   if (st->data_offset > st->file_size || expected_begin > st->file_size - st->data_offset)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: the tensors need %" G_GUINT64_FORMAT " bytes of data but the file holds "
-                     "only %" G_GUINT64_FORMAT " (the file is truncated; download it again)"),
+                   _("%s: the tensors need %" PRIu64 " bytes of data but the file holds "
+                     "only %" PRIu64 " (the file is truncated; download it again)"),
                    dn, expected_begin,
                    st->file_size - MIN (st->data_offset, st->file_size));
       return FALSE;
@@ -459,7 +460,7 @@ parse_json (CruSafetensors *st, const guint8 *json, gsize len, GError **error)
   if (expected_begin < st->file_size - st->data_offset)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: the file has %" G_GUINT64_FORMAT " bytes after the last tensor's data"),
+                   _("%s: the file has %" PRIu64 " bytes after the last tensor's data"),
                    dn, st->file_size - st->data_offset - expected_begin);
       return FALSE;
     }
@@ -474,7 +475,7 @@ check_header_length (const char *dn, guint64 header_len, guint64 file_size, GErr
   if (header_len > CRU_SAFETENSORS_MAX_HEADER)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: the header claims %" G_GUINT64_FORMAT " bytes, more than the %u bytes "
+                   _("%s: the header claims %" PRIu64 " bytes, more than the %u bytes "
                      "allowed (this is not a safetensors file, or it is damaged)"), dn,
                    header_len, CRU_SAFETENSORS_MAX_HEADER);
       return FALSE;
@@ -482,8 +483,8 @@ check_header_length (const char *dn, guint64 header_len, guint64 file_size, GErr
   if (header_len > file_size - 8)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: the header claims %" G_GUINT64_FORMAT " bytes but the file has only %"
-                     G_GUINT64_FORMAT " after the length (the file is truncated; download it "
+                   _("%s: the header claims %" PRIu64 " bytes but the file has only %"
+                     PRIu64 " after the length (the file is truncated; download it "
                      "again)"), dn,
                    header_len, file_size - 8);
       return FALSE;
@@ -502,7 +503,7 @@ cru_safetensors_parse_header (const char *display_name, const guint8 *bytes, gsi
   if (n_bytes < 8 || file_size < 8)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: the file is too short to be a safetensors file (%" G_GUINT64_FORMAT
+                   _("%s: the file is too short to be a safetensors file (%" PRIu64
                      " bytes)"), display_name, MIN ((guint64) n_bytes, file_size));
       return NULL;
     }

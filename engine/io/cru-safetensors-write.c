@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <unistd.h>
@@ -883,8 +884,8 @@ cru_writer_close (CruWriter *w, GError **error)
       if (written < t->end - t->begin)
         {
           g_set_error (error, CRU_ERROR, CRU_ERROR_FAILED,
-                       _("Output tensor “%s” was not completely written (%" G_GUINT64_FORMAT
-                         " of %" G_GUINT64_FORMAT " bytes)"), t->name, written, t->end - t->begin);
+                       _("Output tensor “%s” was not completely written (%" PRIu64
+                         " of %" PRIu64 " bytes)"), t->name, written, t->end - t->begin);
           ok = FALSE;
         }
     }

@@ -5,6 +5,7 @@
  */
 #include <glib/gi18n-lib.h>
 #include <cblas.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "cru-error.h"
@@ -164,8 +165,8 @@ load (CruForward *fw, GPtrArray *owner, const char *name, gboolean optional, gui
   if (numel && t->info->numel != numel)
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("%s: tensor %s has %" G_GUINT64_FORMAT " elements but the config implies %"
-                     G_GUINT64_FORMAT), cru_model_get_name (fw->model), name, t->info->numel,
+                   _("%s: tensor %s has %" PRIu64 " elements but the config implies %"
+                     PRIu64), cru_model_get_name (fw->model), name, t->info->numel,
                    numel);
       return NULL;
     }

@@ -407,7 +407,7 @@ cru_tokenizer_encode (CruTokenizer *tok, const char *text, gssize length,
   if (!g_utf8_validate_len (text, len, &bad))
     {
       g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                   _("The text is not valid UTF-8 (at byte %" G_GSIZE_FORMAT ")"),
+                   _("The text is not valid UTF-8 (at byte %zu)"),
                    (gsize) (bad - text));
       return NULL;
     }

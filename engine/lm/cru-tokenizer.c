@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -393,7 +394,7 @@ parse_added (CruTokenizer *tok, JsonArray *list, GError **error)
       if (a->id < 0 || a->id >= CRU_TOKENIZER_MAX_ID)
         {
           g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_FILE,
-                       _("%s: added token “%s” has the id %" G_GINT64_FORMAT ", which is not "
+                       _("%s: added token “%s” has the id %" PRId64 ", which is not "
                          "between 0 and %d"), tok->name, content, id, CRU_TOKENIZER_MAX_ID - 1);
           added_free (a);
           return FALSE;

@@ -8,6 +8,8 @@
  */
 #include "cru-method-private.h"
 
+#include <inttypes.h>
+
 #include "cru-fixed-sum.h"
 #include "cru-kernels.h"
 #include "cru-rng.h"
@@ -197,7 +199,7 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
         if (k == 0)
           {
             g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_PARAM,
-                         _("%s: density %g keeps no element of tensor %s (%" G_GUINT64_FORMAT
+                         _("%s: density %g keeps no element of tensor %s (%" PRIu64
                            " elements); raise the density"),
                          method->name, density, call->tensor_name, call->numel);
             return FALSE;
@@ -410,7 +412,7 @@ task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pa
           if (ms->k == 0)
             {
               g_set_error (error, CRU_ERROR, CRU_ERROR_INVALID_PARAM,
-                           _("%s: density %g keeps no element of tensor %s (%" G_GUINT64_FORMAT
+                           _("%s: density %g keeps no element of tensor %s (%" PRIu64
                              " elements); raise the density"),
                            method->name, density, call->tensor_name, numel);
               return FALSE;

@@ -7,6 +7,7 @@
  */
 #include "cru-plan-private.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 /* How many shape errors to list per pair of inputs before summarizing. */
@@ -450,8 +451,8 @@ gather_inputs (CruCompiler *c, MethodCtx *m, const char *name, const CruStreamEn
           else if (to_base && (exprs[i]->shape[0] < rows || exprs[i]->shape[1] < cols))
             {
               problem (c, CRU_SEVERITY_ERROR, m->node->id,
-                       _("%s: %s has a smaller vocabulary than the base (%s: %" G_GINT64_FORMAT
-                         " rows, base: %" G_GINT64_FORMAT "); %s crops every model to the "
+                       _("%s: %s has a smaller vocabulary than the base (%s: %" PRId64
+                         " rows, base: %" PRId64 "); %s crops every model to the "
                          "base's vocabulary, so choose the model with the smallest vocabulary "
                          "as the base"), m->title, m->all[i]->origin, name,
                        exprs[i]->shape[0], rows, m->method->name);
@@ -469,9 +470,9 @@ gather_inputs (CruCompiler *c, MethodCtx *m, const char *name, const CruStreamEn
             problem (c, CRU_SEVERITY_WARNING, m->node->id,
                      to_base
                        ? _("%s: the inputs' vocabularies differ (%s); every model is cropped "
-                           "to the base's %" G_GINT64_FORMAT " rows")
+                           "to the base's %" PRId64 " rows")
                        : _("%s: the inputs' vocabularies differ (%s); all inputs are cropped "
-                           "to the smallest, %" G_GINT64_FORMAT " rows"),
+                           "to the smallest, %" PRId64 " rows"),
                      m->title, name, rows);
           m->crop_warned = TRUE;
           for (int i = 0; i < m->n_all; i++)

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -148,7 +149,7 @@ cru_cli_eval (int argc, char **argv)
 
       if (!as_json)
         {
-          g_print (_("%s: perplexity %.4f (mean NLL %.4f nats/token, %" G_GUINT64_FORMAT
+          g_print (_("%s: perplexity %.4f (mean NLL %.4f nats/token, %" PRIu64
                      " tokens in %u windows; %.2f s, %.0f tokens/s)\n"),
                    shown, p.ppl, p.mean_nll, p.n_scored, p.n_windows, p.seconds,
                    p.seconds > 0 ? p.n_scored / p.seconds : 0);

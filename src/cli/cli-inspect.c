@@ -8,6 +8,7 @@
 #include "cru-model.h"
 
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,9 +207,9 @@ print_inspect_text (CruModel *model, gboolean tensors, const DTypeStats *stats)
   printf (_("Dtype:        %s\n"), cru_dtype_to_string (cru_model_get_dtype (model)) ?: "?");
   printf (_("Size:         %s (%s bytes of tensor data)\n"), size, bytes);
   if (cru_model_get_vocab_size (model) >= 0)
-    printf (_("Vocabulary:   %" G_GINT64_FORMAT "\n"), cru_model_get_vocab_size (model));
+    printf (_("Vocabulary:   %" PRId64 "\n"), cru_model_get_vocab_size (model));
   if (cru_model_get_hidden_size (model) >= 0)
-    printf (_("Hidden size:  %" G_GINT64_FORMAT "\n"), cru_model_get_hidden_size (model));
+    printf (_("Hidden size:  %" PRId64 "\n"), cru_model_get_hidden_size (model));
   printf (_("Embeddings:   %s\n"), cru_model_get_tie_word_embeddings (model)
                                       ? _("tied (lm_head shares embed_tokens)")
                                       : _("separate lm_head"));
