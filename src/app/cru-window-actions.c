@@ -41,17 +41,35 @@ _cru_window_add_recent (CruWindow *self, const char *path)
   g_settings_set_strv (self->settings, "recent-files", (const char *const *) list);
 }
 
+/* The descriptions are the first sentence of each file's "comment", here to be translated;
+ * a file whose sentence no longer matches shows its own, untranslated. */
 static const struct {
   const char *file;
   const char *title;
+  const char *description;
 } known_examples[] = {
-  { "two-model-slerp", N_("Two-Model SLERP") },
-  { "gradient-slerp", N_("Gradient SLERP") },
-  { "ties-of-three", N_("TIES of Three") },
-  { "sdm-w", N_("SDM-W") },
-  { "hierarchical-slerp", N_("Hierarchical SLERP Tree") },
-  { "passthrough-frankenmerge", N_("Passthrough Frankenmerge") },
-  { "moe-from-experts", N_("Mixture of Experts") },
+  { "two-model-slerp", N_("Two-Model SLERP"),
+    N_("Spherical interpolation halfway between the base and the Python fine-tune.") },
+  { "gradient-slerp", N_("Gradient SLERP"),
+    N_("SLERP whose t changes over the layers: attention moves from the base to the fine-tune, "
+       "the MLPs the other way round, everything else halfway.") },
+  { "ties-of-three", N_("TIES of Three"),
+    N_("TIES merge of three fine-tunes: each task vector keeps its largest half, signs are "
+       "elected, and the weights set each domain's share.") },
+  { "sdm-w", N_("SDM-W"),
+    /* xgettext:no-c-format */
+    N_("SDM-W: drops the smallest 10% of each fine-tune's changes and weights every model by "
+       "how much it changed (linear rule); the computed weights show on the node after "
+       "planning.") },
+  { "hierarchical-slerp", N_("Hierarchical SLERP Tree"),
+    N_("A merge of merges: Python and C are blended first, then the prose fine-tune joins; the "
+       "plan fuses both steps so no intermediate model is written.") },
+  { "passthrough-frankenmerge", N_("Passthrough Frankenmerge"),
+    N_("Frankenmerge: layers 0-2 of the Python fine-tune followed by layers 2-3 of the C "
+       "fine-tune make a 5-layer model (layer ranges are [start, end), as in mergekit).") },
+  { "moe-from-experts", N_("Mixture of Experts"),
+    N_("Mixture of experts: attention and embeddings come from the base, each expert's MLP "
+       "from one fine-tune, and the router is set from the hidden states of the prompts.") },
 };
 
 static int
@@ -90,7 +108,14 @@ example_title (const char *path, char **description)
         }
     }
   if (rank < (int) G_N_ELEMENTS (known_examples))
-    return g_strdup (_(known_examples[rank].title));
+    {
+      if (g_strcmp0 (*description, known_examples[rank].description) == 0)
+        {
+          g_free (*description);
+          *description = g_strdup (_(known_examples[rank].description));
+        }
+      return g_strdup (_(known_examples[rank].title));
+    }
   if ((dot = strrchr (base, '.')) != NULL)
     *dot = '\0';
   for (char *p = base; *p; p++)
