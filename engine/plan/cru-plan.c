@@ -32,6 +32,7 @@ _cru_problem_free (gpointer data)
 
   g_free (p->port);
   g_free (p->message);
+  g_free (p->param);
   g_free (p);
 }
 
@@ -153,6 +154,7 @@ GPtrArray *cru_plan_get_problems (CruPlan *plan) { return plan->problems; }
 const CruEstimate *cru_plan_get_estimate (CruPlan *plan) { return &plan->estimate; }
 const char *cru_plan_get_output_dir (CruPlan *plan) { return plan->out_dir; }
 CruDType cru_plan_get_output_dtype (CruPlan *plan) { return plan->out_dtype; }
+guint cru_plan_get_n_experts (CruPlan *plan) { return plan->moe ? plan->moe->experts->len : 0; }
 GPtrArray *
 cru_plan_get_run_warnings (CruPlan *plan)
 {
@@ -250,6 +252,7 @@ _cru_plan_unknown_param (CruCompiler *c, guint node, guint link, const char *tit
   const char *best = NULL;
   guint best_d = G_MAXUINT;
   g_autofree char *msg = NULL;
+  guint n_before;
 
   for (guint i = 0; i < n_known; i++)
     {
@@ -266,7 +269,13 @@ _cru_plan_unknown_param (CruCompiler *c, guint node, guint link, const char *tit
   else
     msg = g_strdup_printf (_("%s: unknown parameter “%s” for %s; it is ignored"),
                            title, name, what);
+  n_before = c->plan->problems->len;
   _cru_compiler_problem (c, CRU_SEVERITY_WARNING, node, link, NULL, msg);
+  if (c->plan->problems->len > n_before)   /* not a repeat */
+    {
+      CruProblem *p = g_ptr_array_index (c->plan->problems, c->plan->problems->len - 1);
+      p->param = g_strdup (name);
+    }
 }
 
 typedef struct {

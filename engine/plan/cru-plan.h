@@ -23,6 +23,8 @@ typedef struct {
   guint       link;      /* link it belongs to, 0 = none */
   char       *port;      /* input port name, or NULL for the node itself */
   char       *message;   /* translated, names models/tensors/parameters, says what to do */
+  char       *param;     /* an unknown-parameter warning: the parameter's name (as written,
+                          * never translated); NULL for every other problem */
 } CruProblem;
 
 typedef enum {
@@ -81,6 +83,8 @@ GPtrArray         *cru_plan_get_problems  (CruPlan *plan);   /* CruProblem*, own
 const CruEstimate *cru_plan_get_estimate  (CruPlan *plan);
 const char        *cru_plan_get_output_dir (CruPlan *plan);
 CruDType           cru_plan_get_output_dtype (CruPlan *plan);
+/* The number of routed experts when the plan builds a mixture of experts, else 0. */
+guint              cru_plan_get_n_experts (CruPlan *plan);
 /* Output tensor names in write order (for progress displays and tests). */
 guint              cru_plan_get_n_tensors (CruPlan *plan);
 const char        *cru_plan_get_tensor_name (CruPlan *plan, guint index);

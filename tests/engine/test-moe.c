@@ -124,6 +124,7 @@ test_plan_runnable_with_estimates (void)
   /* 27 tensors of the base + 4 layers × 3 experts × 3 MLP tensors + 4 router rows */
   g_assert_cmpuint (cru_plan_get_n_tensors (plan), ==, 67);
   g_assert_cmpuint (est->n_tensors, ==, 67);
+  g_assert_cmpuint (cru_plan_get_n_experts (plan), ==, 3);
   g_assert_cmpstr (cru_plan_get_tensor_name (plan, 0), ==, "lm_head.weight");
   g_assert_cmpuint (est->output_bytes, >, 7000000);    /* f32: about 7.6 MB */
   g_assert_cmpuint (est->bytes_written, ==, est->output_bytes);

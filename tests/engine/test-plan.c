@@ -182,7 +182,9 @@ test_unknown_param_did_you_mean (void)
   p = test_find_problem (plan, CRU_SEVERITY_WARNING, "densty");
   g_assert_nonnull (p);
   g_assert_nonnull (strstr (p->message, "did you mean “density”"));
+  g_assert_cmpstr (p->param, ==, "densty");   /* for front ends: whatever the language */
   g_assert_true (cru_plan_is_runnable (plan));
+  g_assert_cmpuint (cru_plan_get_n_experts (plan), ==, 0);
 }
 
 static void
