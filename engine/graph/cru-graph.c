@@ -580,7 +580,7 @@ cru_graph_remove_node (CruGraph *self, guint id)
   node = lookup_node (self, id);
   if (node == NULL)
     return FALSE;
-  cru_graph_begin_group (self, _("Delete Node"));
+  cru_graph_begin_group (self, g_dngettext (GETTEXT_PACKAGE, "Delete Node", "Delete Nodes", 1));
   for (;;)
     {
       g_autoptr(GPtrArray) to = cru_graph_links_to (self, id);
@@ -651,7 +651,7 @@ cru_graph_move_node (CruGraph *self, guint id, double x, double y)
   op->old_y = node->y;
   op->new_x = x;
   op->new_y = y;
-  cru_graph_begin_group (self, _("Move Node"));
+  cru_graph_begin_group (self, g_dngettext (GETTEXT_PACKAGE, "Move Node", "Move Nodes", 1));
   record (self, op);
   cru_graph_end_group (self);
 }

@@ -436,6 +436,7 @@ warn_degenerate (const CruMoeConfig *c, const float *gates, int L, gsize H, GPtr
   GString *layers = g_string_new (NULL);
   double worst = 0;
   int n_bad = 0;
+  char *message;
 
   if (E < 2 || !warnings)
     {
@@ -452,22 +453,47 @@ warn_degenerate (const CruMoeConfig *c, const float *gates, int L, gsize H, GPtr
           n_bad++;
         }
     }
-  if (n_bad && worst >= 1e12)
+  if (n_bad == 0)
+    {
+      g_string_free (layers, TRUE);
+      return;
+    }
+  if (worst >= 1e12 && n_bad == L)
     /* singular: two experts got the same router row */
-    g_ptr_array_add (warnings,
-                     g_strdup_printf (_("%s %s degenerate routing parameters (some experts' "
-                                        "router rows are identical): the experts' prompts are "
-                                        "too similar, and some experts will be underused"),
-                                      n_bad == L ? _("All layers") : layers->str,
-                                      n_bad == 1 && n_bad != L ? _("has") : _("have")));
-  else if (n_bad)
-    g_ptr_array_add (warnings,
-                     g_strdup_printf (_("%s %s degenerate routing parameters (gate condition "
-                                        "number up to %.3g, above 5): the experts' prompts may "
-                                        "be too similar, and some experts will be underused"),
-                                      n_bad == L ? _("All layers") : layers->str,
-                                      n_bad == 1 && n_bad != L ? _("has") : _("have"),
-                                      worst));
+    message = g_strdup (_("All layers have degenerate routing parameters (some experts' router "
+                          "rows are identical): the experts' prompts are too similar, and some "
+                          "experts will be underused"));
+  else if (worst >= 1e12)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                            /* TRANSLATORS: %s lists layer numbers: "Layers 0,
+                                             * 2 have…" */
+                                            "Layer %s has degenerate routing parameters (some "
+                                            "experts' router rows are identical): the experts' "
+                                            "prompts are too similar, and some experts will be "
+                                            "underused",
+                                            "Layers %s have degenerate routing parameters (some "
+                                            "experts' router rows are identical): the experts' "
+                                            "prompts are too similar, and some experts will be "
+                                            "underused", n_bad),
+                               layers->str);
+  else if (n_bad == L)
+    message = g_strdup_printf (_("All layers have degenerate routing parameters (gate condition "
+                                 "number up to %.3g, above 5): the experts' prompts may be too "
+                                 "similar, and some experts will be underused"), worst);
+  else
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                            /* TRANSLATORS: the first %s lists layer numbers:
+                                             * "Layers 0, 2 have…" */
+                                            "Layer %s has degenerate routing parameters (gate "
+                                            "condition number up to %.3g, above 5): the experts' "
+                                            "prompts may be too similar, and some experts will "
+                                            "be underused",
+                                            "Layers %s have degenerate routing parameters (gate "
+                                            "condition number up to %.3g, above 5): the experts' "
+                                            "prompts may be too similar, and some experts will "
+                                            "be underused", n_bad),
+                               layers->str, worst);
+  g_ptr_array_add (warnings, message);
   g_string_free (layers, TRUE);
 }
 

@@ -5,6 +5,7 @@
 #include "cli-common.h"
 
 #include <glib-unix.h>
+#include <glib/gi18n-lib.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 int
 cru_cli_fail (const GError *error)
 {
-  g_printerr ("crucible-cli: %s\n", error ? error->message : "unknown error");
+  g_printerr ("crucible-cli: %s\n", error ? error->message : _("unknown error"));
   return CRU_EXIT_FAILED;
 }
 
@@ -46,7 +47,7 @@ cru_cli_parse_size (const char *text, guint64 *out, GError **error)
       }
 bad:
   g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-               "“%s” is not a size (examples: 5GB, 500MB, 2GiB)", text ? text : "");
+               _("“%s” is not a size (examples: 5GB, 500MB, 2GiB)"), text ? text : "");
   return FALSE;
 }
 
@@ -64,7 +65,7 @@ cru_cli_parse_options (GOptionContext *ctx, int *argc, char ***argv)
   if (!g_option_context_parse (ctx, argc, argv, &error))
     {
       g_printerr ("crucible-cli: %s\n", error->message);
-      g_printerr ("Run “crucible-cli %s --help” for usage.\n", (*argv)[0]);
+      g_printerr (_("Run “crucible-cli %s --help” for usage.\n"), (*argv)[0]);
       return FALSE;
     }
   return TRUE;
@@ -78,10 +79,10 @@ on_signal (gpointer user_data)
   if (g_cancellable_is_cancelled (cancellable))
     {
       /* A second Ctrl+C while cleaning up: leave now. */
-      g_printerr ("\ncrucible-cli: interrupted\n");
+      g_printerr (_("\ncrucible-cli: interrupted\n"));
       _exit (CRU_EXIT_CANCELLED);
     }
-  g_printerr ("\ncrucible-cli: cancelling…\n");
+  g_printerr (_("\ncrucible-cli: cancelling…\n"));
   g_cancellable_cancel (cancellable);
   return G_SOURCE_CONTINUE;
 }

@@ -178,8 +178,9 @@ static void
 on_moe_progress (const char *stage, double fraction, gpointer user_data)
 {
   gboolean *tty = user_data;
-  if (*tty)
-    g_printerr ("\r%-40s %3.0f%%", stage, 100 * fraction);
+  if (*tty)   /* @stage is translated: pad it to 40 columns, not bytes */
+    g_printerr ("\r%s%*s %3.0f%%", stage, MAX (0, 40 - (int) g_utf8_strlen (stage, -1)), "",
+                100 * fraction);
 }
 
 int

@@ -219,7 +219,11 @@ print_inspect_text (CruModel *model, gboolean tensors, const DTypeStats *stats)
       CruSafetensors *st = cru_model_get_shard (model, s);
       g_autofree char *base = g_path_get_basename (cru_safetensors_get_path (st));
       g_autofree char *ssize = cru_cli_format_size (cru_safetensors_get_file_size (st));
-      printf ("  %-36s %5u tensors  %s\n", base, shard_n_tensors (model, s), ssize);
+      guint n = shard_n_tensors (model, s);
+      /* TRANSLATORS: a line of the list of shards: file name, number of tensors, size */
+      printf (g_dngettext (GETTEXT_PACKAGE, "  %-36s %5u tensor   %s\n",
+                           "  %-36s %5u tensors  %s\n", n),
+              base, n, ssize);
     }
   if (tok[0])
     {
@@ -379,9 +383,9 @@ cru_cli_convert (int argc, char **argv)
   gboolean overwrite = FALSE;
   GOptionEntry entries[] = {
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_str, N_("Output dtype: f32, f16 or bf16 (default: "
-      "the model's)"), "DTYPE" },
+      "the model's)"), N_("DTYPE") },
     { "shard-size", 0, 0, G_OPTION_ARG_STRING, &shard_str, N_("Largest shard, e.g. 5GB (default), "
-      "500MB, 2GiB"), "SIZE" },
+      "500MB, 2GiB"), N_("SIZE") },
     { "overwrite", 0, 0, G_OPTION_ARG_NONE, &overwrite, N_("Replace OUT if it exists"), NULL },
     { NULL }
   };
@@ -467,10 +471,13 @@ cru_cli_convert (int argc, char **argv)
 
   {
     g_autofree char *size = cru_cli_format_size (cru_layout_get_total_data_size (layout));
-    printf (_("Wrote %s: %u tensors, %s, %s in %u shard(s) (%.2f s)\n"),
+    guint n_shards = cru_layout_get_n_shards (layout);
+    /* TRANSLATORS: "Wrote out: 39 tensors, bf16, 1.2 GB in 2 shards (3.40 s)"; the plural
+     * follows the number of shards, the second directive is the number of tensors */
+    printf (g_dngettext (GETTEXT_PACKAGE, "Wrote %s: %u tensors, %s, %s in %u shard (%.2f s)\n",
+                         "Wrote %s: %u tensors, %s, %s in %u shards (%.2f s)\n", n_shards),
             cru_output_dir_get_target (od), cru_layout_get_n_tensors (layout),
-            cru_dtype_to_string (dtype), size, cru_layout_get_n_shards (layout),
-            (g_get_monotonic_time () - t0) / 1e6);
+            cru_dtype_to_string (dtype), size, n_shards, (g_get_monotonic_time () - t0) / 1e6);
   }
   return CRU_EXIT_OK;
 }

@@ -6,6 +6,7 @@
 
 #include <glib/gi18n-lib.h>
 #include <json-glib/json-glib.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,21 +45,21 @@ make_context (const char *args, const char *summary, Options *o, gboolean with_o
               gboolean with_json, gboolean with_progress)
 {
   GOptionEntry common[] = {
-    { "threads", 't', 0, G_OPTION_ARG_INT, &o->threads, "Worker threads (default: all cores)", "N" },
-    { "seed", 0, 0, G_OPTION_ARG_INT64, &o->seed, "Seed of random methods (DARE, DELLA)", "S" },
-    { "out-shard-size", 0, 0, G_OPTION_ARG_STRING, &o->shard_size, "Largest output shard (e.g. 5GB)", "SIZE" },
-    { "dtype", 0, 0, G_OPTION_ARG_STRING, &o->dtype, "Output dtype: bfloat16, float16 or float32", "DTYPE" },
-    { "allow-crimes", 0, 0, G_OPTION_ARG_NONE, &o->allow_crimes, "Allow mixing architecture families", NULL },
-    { "copy-tokenizer", 0, 0, G_OPTION_ARG_NONE, &o->copy_tokenizer, "Copy the tokenizer files (default)", NULL },
-    { "no-copy-tokenizer", 0, 0, G_OPTION_ARG_NONE, &o->no_copy_tokenizer, "Do not copy the tokenizer files", NULL },
-    { "overwrite", 0, 0, G_OPTION_ARG_NONE, &o->overwrite, "Replace an existing output folder", NULL },
-    { "device", 0, 0, G_OPTION_ARG_STRING, &o->device, "cpu, cuda or auto (default)", "DEVICE" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &o->threads, N_("Worker threads (default: all cores)"), N_("N") },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &o->seed, N_("Seed of random methods (DARE, DELLA)"), N_("S") },
+    { "out-shard-size", 0, 0, G_OPTION_ARG_STRING, &o->shard_size, N_("Largest output shard (e.g. 5GB)"), N_("SIZE") },
+    { "dtype", 0, 0, G_OPTION_ARG_STRING, &o->dtype, N_("Output dtype: bfloat16, float16 or float32"), N_("DTYPE") },
+    { "allow-crimes", 0, 0, G_OPTION_ARG_NONE, &o->allow_crimes, N_("Allow mixing architecture families"), NULL },
+    { "copy-tokenizer", 0, 0, G_OPTION_ARG_NONE, &o->copy_tokenizer, N_("Copy the tokenizer files (default)"), NULL },
+    { "no-copy-tokenizer", 0, 0, G_OPTION_ARG_NONE, &o->no_copy_tokenizer, N_("Do not copy the tokenizer files"), NULL },
+    { "overwrite", 0, 0, G_OPTION_ARG_NONE, &o->overwrite, N_("Replace an existing output folder"), NULL },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &o->device, N_("cpu, cuda or auto (default)"), N_("DEVICE") },
     { NULL }
   };
   GOptionEntry extra[] = {
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &o->out, "Output folder (instead of the graph's)", "DIR" },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, "Print the plan as JSON", NULL },
-    { "json-progress", 0, 0, G_OPTION_ARG_NONE, &o->json_progress, "Print progress as one JSON object per line on stdout", NULL },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &o->out, N_("Output folder (instead of the graph's)"), N_("DIR") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_("Print the plan as JSON"), NULL },
+    { "json-progress", 0, 0, G_OPTION_ARG_NONE, &o->json_progress, N_("Print progress as one JSON object per line on stdout"), NULL },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new (args);
@@ -67,14 +68,14 @@ make_context (const char *args, const char *summary, Options *o, gboolean with_o
 
   o->seed = 0;
   g_option_context_set_summary (ctx, summary);
-  g_option_context_add_main_entries (ctx, common, NULL);
+  g_option_context_add_main_entries (ctx, common, GETTEXT_PACKAGE);
   if (with_out)
     chosen[n++] = extra[0];
   if (with_json)
     chosen[n++] = extra[1];
   if (with_progress)
     chosen[n++] = extra[2];
-  g_option_context_add_main_entries (ctx, chosen, NULL);
+  g_option_context_add_main_entries (ctx, chosen, GETTEXT_PACKAGE);
   return ctx;
 }
 
@@ -85,7 +86,7 @@ fill_plan_options (Options *o, CruPlanOptions *po, GError **error)
   if (o->threads < 0)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--threads must be a positive number");
+                   _("--threads must be a positive number"));
       return FALSE;
     }
   po->n_threads = o->threads;
@@ -99,7 +100,7 @@ fill_plan_options (Options *o, CruPlanOptions *po, GError **error)
           && po->out_dtype != CRU_DTYPE_BF16)
         {
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "“%s” is not an output dtype (bfloat16, float16, float32)", o->dtype);
+                       _("“%s” is not an output dtype (bfloat16, float16, float32)"), o->dtype);
           return FALSE;
         }
     }
@@ -114,7 +115,7 @@ fill_plan_options (Options *o, CruPlanOptions *po, GError **error)
       else
         {
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "“%s” is not a device (cpu, cuda, auto)", o->device);
+                       _("“%s” is not a device (cpu, cuda, auto)"), o->device);
           return FALSE;
         }
     }
@@ -146,7 +147,7 @@ load_graph (const char *path, GError **error)
         import_warnings = g_ptr_array_new_with_free_func (g_free);
       graph = cru_graph_import_mergekit_file (path, import_warnings, error);
       for (guint i = 0; graph && i < import_warnings->len; i++)
-        g_printerr ("warning: %s\n", (char *) g_ptr_array_index (import_warnings, i));
+        g_printerr (_("warning: %s\n"), (char *) g_ptr_array_index (import_warnings, i));
       return graph;
     }
   else
@@ -158,20 +159,36 @@ load_graph (const char *path, GError **error)
     }
 }
 
-/* TRUE when the importer already warned about the unknown parameter @p names. */
+/* TRUE when @c is a character that can be part of a parameter name. */
+static gboolean
+is_name_char (char c)
+{
+  return g_ascii_isalnum (c) || c == '_';
+}
+
+/* TRUE when @text mentions @name as a whole word (quoted or not: the quotes differ between
+ * languages). */
+static gboolean
+mentions_name (const char *text, const char *name)
+{
+  gsize len = strlen (name);
+
+  for (const char *at = strstr (text, name); at != NULL; at = strstr (at + 1, name))
+    if ((at == text || !is_name_char (at[-1])) && !is_name_char (at[len]))
+      return TRUE;
+  return FALSE;
+}
+
+/* TRUE when @p is the plan's warning about an unknown parameter that the importer already
+ * warned about (it warns about every parameter the method does not know). Decided from the
+ * parameter's name, never from the wording, which may be translated. */
 static gboolean
 already_warned (const CruProblem *p)
 {
-  const char *open, *close;
-  g_autofree char *quoted = NULL;
-
-  if (p->severity != CRU_SEVERITY_WARNING || import_warnings == NULL
-      || (open = strstr (p->message, "“")) == NULL
-      || (close = strstr (open, "”")) == NULL || strstr (p->message, "did you mean") == NULL)
+  if (p->severity != CRU_SEVERITY_WARNING || p->param == NULL || import_warnings == NULL)
     return FALSE;
-  quoted = g_strndup (open, close - open + strlen ("”"));
   for (guint i = 0; i < import_warnings->len; i++)
-    if (strstr (g_ptr_array_index (import_warnings, i), quoted))
+    if (mentions_name (g_ptr_array_index (import_warnings, i), p->param))
       return TRUE;
   return FALSE;
 }
@@ -184,10 +201,15 @@ print_problems (CruPlan *plan)
   for (guint i = 0; i < problems->len; i++)
     {
       CruProblem *p = g_ptr_array_index (problems, i);
-      const char *tag = p->severity == CRU_SEVERITY_ERROR ? "error"
-                        : p->severity == CRU_SEVERITY_WARNING ? "warning" : "note";
-      if (!already_warned (p))
-        g_printerr ("%s: %s\n", tag, p->message);
+
+      if (already_warned (p))
+        continue;
+      if (p->severity == CRU_SEVERITY_ERROR)
+        g_printerr (_("error: %s\n"), p->message);
+      else if (p->severity == CRU_SEVERITY_WARNING)
+        g_printerr (_("warning: %s\n"), p->message);
+      else
+        g_printerr (_("note: %s\n"), p->message);
     }
 }
 
@@ -196,8 +218,9 @@ cru_cli_plan (int argc, char **argv)
 {
   Options o = { 0 };
   g_autoptr(GOptionContext) ctx =
-    make_context ("FILE", "Validate a .crucible graph or a mergekit YAML recipe and print the "
-                  "estimates without reading any weights.\nExit status 3 when it cannot run.",
+    make_context (_("FILE"), _("Validate a .crucible graph or a mergekit YAML recipe and print "
+                               "the estimates without reading any weights.\nExit status 3 when "
+                               "it cannot run."),
                   &o, TRUE, TRUE, FALSE);
   g_autoptr(GError) error = NULL;
   g_autoptr(CruGraph) graph = NULL;
@@ -209,10 +232,14 @@ cru_cli_plan (int argc, char **argv)
     return CRU_EXIT_USAGE;
   if (argc != 2)
     {
-      g_printerr ("Usage: crucible-cli plan FILE [--json] [--threads N] [--out DIR] …\n");
+      g_printerr (_("Usage: crucible-cli plan FILE [--json] [--threads N] [--out DIR] …\n"));
       options_clear (&o);
       return CRU_EXIT_USAGE;
     }
+  if (o.json)
+    /* --json is for programs: its messages (problems, the device note) stay in English,
+     * whatever the locale */
+    setlocale (LC_MESSAGES, "C");
   if (!fill_plan_options (&o, &po, &error))
     {
       g_printerr ("crucible-cli: %s\n", error->message);
@@ -230,7 +257,7 @@ cru_cli_plan (int argc, char **argv)
       o.out = g_strdup_printf ("%s-merged", base);
       po.out_dir = o.out;
       if (!o.json)
-        g_printerr ("note: no --out given; planning for the folder “%s”\n", o.out);
+        g_printerr (_("note: no --out given; planning for the folder “%s”\n"), o.out);
     }
   if (graph == NULL || (plan = cru_plan_compile (graph, &po, NULL, &error)) == NULL)
     {
@@ -270,11 +297,25 @@ typedef struct {
   gboolean      bar_drawn;
 } RunData;
 
+/* The phase's name in --json-progress: machine-readable, never translated. */
 static const char *
 phase_name (CruRunPhase phase)
 {
   static const char *const names[] = { "prepare", "stats", "merge", "finish", "done" };
   return phase <= CRU_RUN_PHASE_DONE ? names[phase] : "unknown";
+}
+
+/* The phase's name on the progress bar, translated. */
+static const char *
+phase_label (CruRunPhase phase)
+{
+  static const char *const labels[] = {
+    /* TRANSLATORS: phases of a run on crucible-cli's progress bar; short (about 7 letters) */
+    NC_("run phase", "prepare"), NC_("run phase", "stats"), NC_("run phase", "merge"),
+    NC_("run phase", "finish"), NC_("run phase", "done"),
+  };
+  return phase <= CRU_RUN_PHASE_DONE ? g_dpgettext2 (GETTEXT_PACKAGE, "run phase", labels[phase])
+                                     : phase_name (phase);
 }
 
 static void
@@ -325,15 +366,22 @@ on_progress (const CruProgress *p, gpointer user_data)
       double frac = p->bytes_total ? (double) p->bytes_done / p->bytes_total : 0.0;
       int filled = (int) (frac * width);
       char bar[64];
+      const char *label = phase_label (p->phase);
+      int pad = MAX (0, 7 - (int) g_utf8_strlen (label, -1));   /* columns, not bytes */
       g_autofree char *eta = p->eta_seconds >= 0
-                               ? g_strdup_printf ("%3.0f s left", p->eta_seconds)
+                               /* TRANSLATORS: time left on the progress bar, "  5 s left" */
+                               ? g_strdup_printf (_("%3.0f s left"), p->eta_seconds)
                                : g_strdup ("");
+      /* TRANSLATORS: on the progress bar: tensors written / tensors in all, "12/39 tensors" */
+      g_autofree char *count = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u/%u tensor",
+                                                             "%u/%u tensors", p->tensors_total),
+                                                p->tensors_done, p->tensors_total);
 
       for (int i = 0; i < width; i++)
         bar[i] = i < filled ? '#' : '-';
       bar[width] = '\0';
-      fprintf (stderr, "\r%-7s [%s] %3.0f%% %u/%u tensors %s\033[K", phase_name (p->phase), bar,
-               frac * 100, p->tensors_done, p->tensors_total, eta);
+      fprintf (stderr, "\r%s%*s [%s] %3.0f%% %s %s\033[K", label, pad, "", bar, frac * 100, count,
+               eta);
       fflush (stderr);
       rd->bar_drawn = TRUE;
     }
@@ -372,7 +420,7 @@ compile_and_run (CruGraph *graph, Options *o)
   print_problems (plan);
   if (!cru_plan_is_runnable (plan))
     {
-      g_printerr ("crucible-cli: the merge cannot run; fix the errors above\n");
+      g_printerr (_("crucible-cli: the merge cannot run; fix the errors above\n"));
       return CRU_EXIT_INVALID;
     }
 
@@ -394,7 +442,7 @@ compile_and_run (CruGraph *graph, Options *o)
           || g_error_matches (rd.error, CRU_ERROR, CRU_ERROR_CANCELLED)
           || g_cancellable_is_cancelled (cancellable))
         {
-          g_printerr ("crucible-cli: cancelled; nothing was written to %s\n",
+          g_printerr (_("crucible-cli: cancelled; nothing was written to %s\n"),
                       cru_plan_get_output_dir (plan));
           status = CRU_EXIT_CANCELLED;
         }
@@ -409,13 +457,27 @@ compile_and_run (CruGraph *graph, Options *o)
       g_autofree char *size = g_format_size (est->output_bytes);
       double secs = (g_get_monotonic_time () - start) / 1e6;
       FILE *out = o->json_progress ? stderr : stdout;
+      guint n_experts = cru_plan_get_n_experts (plan);
 
       g_autoptr(GPtrArray) found = cru_plan_get_run_warnings (plan);
 
       for (guint i = 0; i < found->len; i++)
-        g_printerr ("warning: %s\n", ((CruProblem *) g_ptr_array_index (found, i))->message);
-      fprintf (out, "Merged %u tensors into %s (%s) in %.1f s\n", est->n_tensors,
-               cru_plan_get_output_dir (plan), size, secs);
+        g_printerr (_("warning: %s\n"), ((CruProblem *) g_ptr_array_index (found, i))->message);
+      if (n_experts > 0)
+        fprintf (out, g_dngettext (GETTEXT_PACKAGE,
+                                   /* TRANSLATORS: a mixture of experts was written: "Built a
+                                    * mixture of 4 experts into out (67 tensors, 1.2 GB) in
+                                    * 3.4 s"; the plural follows the number of experts, the
+                                    * third directive is the number of tensors */
+                                   "Built a mixture of %u expert into %s (%u tensors, %s) in "
+                                   "%.1f s\n",
+                                   "Built a mixture of %u experts into %s (%u tensors, %s) in "
+                                   "%.1f s\n", n_experts),
+                 n_experts, cru_plan_get_output_dir (plan), est->n_tensors, size, secs);
+      else
+        fprintf (out, g_dngettext (GETTEXT_PACKAGE, "Merged %u tensor into %s (%s) in %.1f s\n",
+                                   "Merged %u tensors into %s (%s) in %.1f s\n", est->n_tensors),
+                 est->n_tensors, cru_plan_get_output_dir (plan), size, secs);
     }
   return CRU_EXIT_OK;
 }
@@ -425,8 +487,8 @@ cru_cli_merge (int argc, char **argv)
 {
   Options o = { 0 };
   g_autoptr(GOptionContext) ctx =
-    make_context ("CONFIG.yml OUT_DIR", "Run a mergekit YAML recipe into OUT_DIR.", &o, FALSE,
-                  FALSE, TRUE);
+    make_context ("CONFIG.yml OUT_DIR", _("Run a mergekit YAML recipe into OUT_DIR."), &o,
+                  FALSE, FALSE, TRUE);
   g_autoptr(GError) error = NULL;
   g_autoptr(CruGraph) graph = NULL;
   int status;
@@ -435,7 +497,7 @@ cru_cli_merge (int argc, char **argv)
     return CRU_EXIT_USAGE;
   if (argc != 3)
     {
-      g_printerr ("Usage: crucible-cli merge CONFIG.yml OUT_DIR [OPTIONS…]\n");
+      g_printerr (_("Usage: crucible-cli merge CONFIG.yml OUT_DIR [OPTIONS…]\n"));
       options_clear (&o);
       return CRU_EXIT_USAGE;
     }
@@ -457,8 +519,8 @@ cru_cli_run (int argc, char **argv)
 {
   Options o = { 0 };
   g_autoptr(GOptionContext) ctx =
-    make_context ("GRAPH.crucible", "Run a .crucible graph (or a mergekit YAML recipe).", &o,
-                  TRUE, FALSE, TRUE);
+    make_context ("GRAPH.crucible", _("Run a .crucible graph (or a mergekit YAML recipe)."),
+                  &o, TRUE, FALSE, TRUE);
   g_autoptr(GError) error = NULL;
   g_autoptr(CruGraph) graph = NULL;
   int status;
@@ -467,7 +529,7 @@ cru_cli_run (int argc, char **argv)
     return CRU_EXIT_USAGE;
   if (argc != 2)
     {
-      g_printerr ("Usage: crucible-cli run GRAPH.crucible [--out DIR] [OPTIONS…]\n");
+      g_printerr (_("Usage: crucible-cli run GRAPH.crucible [--out DIR] [OPTIONS…]\n"));
       options_clear (&o);
       return CRU_EXIT_USAGE;
     }

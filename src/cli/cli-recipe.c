@@ -6,6 +6,7 @@
 #include "cru-graph.h"
 #include "cru-error.h"
 
+#include <glib/gi18n-lib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ check_target (const char *path, gboolean force, GError **error)
   if (strcmp (path, "-") == 0 || force || !g_file_test (path, G_FILE_TEST_EXISTS))
     return TRUE;
   g_set_error (error, CRU_ERROR, CRU_ERROR_EXISTS,
-               "%s already exists; add --force to replace it", path);
+               _("%s already exists; add --force to replace it"), path);
   return FALSE;
 }
 
@@ -32,7 +33,7 @@ write_text (const char *path, const char *text, GError **error)
     }
   if (!g_file_set_contents (path, text, -1, &local))
     {
-      g_set_error (error, CRU_ERROR, CRU_ERROR_IO, "Could not write %s: %s", path,
+      g_set_error (error, CRU_ERROR, CRU_ERROR_IO, _("Could not write %s: %s"), path,
                    local->message);
       return FALSE;
     }
@@ -44,22 +45,22 @@ parse_common (int *argc, char ***argv, const char *summary, const char *paramete
               char **output, gboolean *force)
 {
   GOptionEntry entries[] = {
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, output, "Where to write (“-” = standard output)",
-      "FILE" },
-    { "force", 'f', 0, G_OPTION_ARG_NONE, force, "Replace the file if it exists", NULL },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, output,
+      N_("Where to write (“-” = standard output)"), N_("FILE") },
+    { "force", 'f', 0, G_OPTION_ARG_NONE, force, N_("Replace the file if it exists"), NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new (parameter);
 
   g_option_context_set_summary (ctx, summary);
-  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   if (!cru_cli_parse_options (ctx, argc, argv))
     return FALSE;
   if (*argc != 2 || *output == NULL)
     {
-      g_printerr ("crucible-cli: %s\n", *argc != 2 ? "give exactly one input file"
-                                                   : "say where to write with -o FILE");
-      g_printerr ("Run “crucible-cli %s --help” for usage.\n", (*argv)[0]);
+      g_printerr ("crucible-cli: %s\n", *argc != 2 ? _("give exactly one input file")
+                                                   : _("say where to write with -o FILE"));
+      g_printerr (_("Run “crucible-cli %s --help” for usage.\n"), (*argv)[0]);
       return FALSE;
     }
   return TRUE;
@@ -75,14 +76,14 @@ cru_cli_import (int argc, char **argv)
   g_autoptr(CruGraph) graph = NULL;
   g_autofree char *text = NULL;
 
-  if (!parse_common (&argc, &argv, "Convert a mergekit YAML recipe into a Crucible graph.",
+  if (!parse_common (&argc, &argv, _("Convert a mergekit YAML recipe into a Crucible graph."),
                      "CONFIG.yml -o GRAPH.crucible", &output, &force))
     return CRU_EXIT_USAGE;
   if (!check_target (output, force, &error))
     return cru_cli_fail (error);
   graph = cru_graph_import_mergekit_file (argv[1], warnings, &error);
   for (guint i = 0; i < warnings->len; i++)
-    g_printerr ("crucible-cli: warning: %s\n", (char *) warnings->pdata[i]);
+    g_printerr (_("crucible-cli: warning: %s\n"), (char *) warnings->pdata[i]);
   if (graph == NULL)
     return cru_cli_fail (error);
   if (strcmp (output, "-") == 0)
@@ -107,7 +108,7 @@ cru_cli_export (int argc, char **argv)
   g_autofree char *yaml = NULL;
   g_autofree char *base_dir = NULL;
 
-  if (!parse_common (&argc, &argv, "Convert a Crucible graph into a mergekit YAML recipe.",
+  if (!parse_common (&argc, &argv, _("Convert a Crucible graph into a mergekit YAML recipe."),
                      "GRAPH.crucible -o CONFIG.yml", &output, &force))
     return CRU_EXIT_USAGE;
   if (!check_target (output, force, &error))

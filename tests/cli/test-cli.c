@@ -5,6 +5,7 @@
 #include "engine-test-util.h"
 
 #include <glib/gstdio.h>
+#include <locale.h>
 #include <signal.h>
 #include <string.h>
 
@@ -33,28 +34,50 @@ recipe (const char *name)
       return;                                                        \
     }
 
-/* Runs the CLI; returns its exit status, captures stdout/stderr. */
+/* Runs the CLI with @envp (NULL = this process's environment); returns its exit status,
+ * captures stdout/stderr. */
 static int
-run_cli (char **out, char **err, ...)
+run_cli_v (char **envp, char **out, char **err, va_list ap)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   int status = -1;
-  va_list ap;
   const char *arg;
 
   g_ptr_array_add (argv, (char *) cli ());
-  va_start (ap, err);
   while ((arg = va_arg (ap, const char *)) != NULL)
     g_ptr_array_add (argv, (char *) arg);
-  va_end (ap);
   g_ptr_array_add (argv, NULL);
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
                                out, err, &status, &error));
   g_assert_no_error (error);
   if (err && *err)
     g_test_message ("stderr: %s", *err);
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+static int
+run_cli (char **out, char **err, ...)
+{
+  va_list ap;
+  int status;
+
+  va_start (ap, err);
+  status = run_cli_v (NULL, out, err, ap);
+  va_end (ap);
+  return status;
+}
+
+static int
+run_cli_env (char **envp, char **out, char **err, ...)
+{
+  va_list ap;
+  int status;
+
+  va_start (ap, err);
+  status = run_cli_v (envp, out, err, ap);
+  va_end (ap);
+  return status;
 }
 
 static void
@@ -225,6 +248,88 @@ test_sigint_leaves_nothing (void)
   g_dir_close (dir);
 }
 
+static guint
+count_substrings (const char *text, const char *needle)
+{
+  guint n = 0;
+
+  for (const char *at = strstr (text, needle); at; at = strstr (at + 1, needle))
+    n++;
+  return n;
+}
+
+static gboolean
+has_cyrillic (const char *text)
+{
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      if (c >= 0x0400 && c <= 0x04FF)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Under LANGUAGE=ru the CLI speaks Russian (the build's catalogs, CRU_LOCALEDIR), still
+ * leaves out the plan's repeat of the importer's warning, and keeps --json in English. */
+static void
+test_translated (void)
+{
+#ifdef CRU_TEST_LOCALEDIR
+  NEEDS_CLI_AND_DEMO ();
+  g_autofree char *mo = g_build_filename (CRU_TEST_LOCALEDIR, "ru", "LC_MESSAGES",
+                                          GETTEXT_PACKAGE ".mo", NULL);
+  g_autofree char *tmp = test_tmpdir ();
+  g_autofree char *out = g_build_filename (tmp, "merged", NULL);
+  g_autofree char *typo = recipe ("typo.yml");
+  g_autofree char *ties = recipe ("ties.yml");
+  g_autofree char *so = NULL, *se = NULL;
+  g_auto(GStrv) env = g_get_environ ();
+
+  if (!g_file_test (mo, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("the Russian catalog is not built");
+      return;
+    }
+  if (setlocale (LC_ALL, "C.UTF-8") == NULL)
+    {
+      g_test_skip ("no C.UTF-8 locale (LANGUAGE is ignored under plain C)");
+      return;
+    }
+  setlocale (LC_ALL, "C");
+  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
+  env = g_environ_setenv (env, "LANGUAGE", "ru", TRUE);
+  env = g_environ_setenv (env, "CRU_LOCALEDIR", CRU_TEST_LOCALEDIR, TRUE);
+
+  g_assert_cmpint (run_cli_env (env, &so, &se, "--help", NULL), ==, 0);
+  g_assert_nonnull (strstr (so, "Команды:"));
+  g_clear_pointer (&so, g_free);
+  g_clear_pointer (&se, g_free);
+
+  /* the importer's warning once, not again from the plan, in whatever words */
+  g_assert_cmpint (run_cli_env (env, &so, &se, "merge", typo, out, NULL), ==, 3);
+  g_assert_nonnull (strstr (se, "предупреждение: ties: неизвестный параметр «densty»"));
+  g_assert_cmpuint (count_substrings (se, "densty"), ==, 1);
+  g_assert_nonnull (strstr (se, "ошибка: ties: density"));
+  g_assert_nonnull (strstr (se, "crucible-cli: слияние запустить нельзя"));
+  g_assert_null (strstr (se, "error:"));
+  g_clear_pointer (&so, g_free);
+  g_clear_pointer (&se, g_free);
+
+  /* --json is for programs: English */
+  g_assert_cmpint (run_cli_env (env, &so, &se, "plan", typo, "--json", "--out", out, NULL), ==, 3);
+  g_assert_nonnull (strstr (so, "did you mean “density”"));
+  g_assert_false (has_cyrillic (so));
+  g_clear_pointer (&so, g_free);
+  g_clear_pointer (&se, g_free);
+
+  g_assert_cmpint (run_cli_env (env, &so, &se, "merge", ties, out, "--threads", "2", NULL), ==, 0);
+  g_assert_nonnull (strstr (so, "Объединено 39 тензоров в "));
+#else
+  g_test_skip ("built without the catalogs (-Dgui=false)");
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
@@ -234,5 +339,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/plan/json", test_plan_json);
   g_test_add_func ("/cli/exit-codes", test_exit_codes);
   g_test_add_func ("/cli/merge/sigint-leaves-nothing", test_sigint_leaves_nothing);
+  g_test_add_func ("/cli/locale/ru", test_translated);
   return g_test_run ();
 }
