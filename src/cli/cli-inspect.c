@@ -180,6 +180,13 @@ print_inspect_json (CruModel *model, gboolean tensors, const DTypeStats *stats)
   printf ("%s\n", text);
 }
 
+/* The spaces that pad @text to @width columns (one a character). */
+static int
+columns_left (const char *text, int width)
+{
+  return MAX (0, width - (int) g_utf8_strlen (text, -1));
+}
+
 static void
 print_inspect_text (CruModel *model, gboolean tensors, const DTypeStats *stats)
 {
@@ -233,7 +240,12 @@ print_inspect_text (CruModel *model, gboolean tensors, const DTypeStats *stats)
   if (!tensors)
     return;
 
-  printf ("\n%-56s %-8s %-16s %5s  %s\n", _("Name"), _("Dtype"), _("Shape"), _("Layer"), _("Role"));
+  /* The headings are translated: pad them by characters, not bytes, as printf would. */
+  printf ("\n%s%*s %s%*s %s%*s %*s%s  %s\n",
+          _("Name"), columns_left (_("Name"), 56), "",
+          _("Dtype"), columns_left (_("Dtype"), 8), "",
+          _("Shape"), columns_left (_("Shape"), 16), "",
+          columns_left (_("Layer"), 5), "", _("Layer"), _("Role"));
   for (guint i = 0; i < cru_model_get_n_tensors (model); i++)
     {
       const CruModelTensor *t = cru_model_get_tensor (model, i);
