@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #define CRU_IO_ALIGN       4096u
-#define CRU_IO_BUFFER_SIZE (4u << 20)
+#define CRU_IO_BUFFER_SIZE CRU_WRITER_BUFFER_SIZE
 /* Buffers queued or being written at most (CRU_WRITER_BUFFER_BYTES in the header), and the
  * threads writing them: two writes in flight keep a disk busy between requests. */
-#define CRU_WRITE_BUFFERS  (CRU_WRITER_BUFFER_BYTES / CRU_IO_BUFFER_SIZE)
+#define CRU_WRITE_BUFFERS  CRU_WRITER_N_BUFFERS
 #define CRU_WRITE_THREADS  2
 
 typedef struct

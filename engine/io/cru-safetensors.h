@@ -96,8 +96,12 @@ int          cru_layout_lookup         (CruLayout *layout, const char *name); /*
  * order, from any thread. O_DIRECT where the filesystem allows, buffered otherwise. */
 typedef struct _CruWriter CruWriter;
 
-/* The most converted output a writer holds waiting for the disk (its whole buffer pool). */
-#define CRU_WRITER_BUFFER_BYTES (32u << 20)
+/* The most converted output a writer holds waiting for the disk (its whole buffer pool):
+ * CRU_WRITER_N_BUFFERS aligned buffers of CRU_WRITER_BUFFER_SIZE, allocated as needed and
+ * reused. A buffer's pages are touched only as far as the pieces written through it. */
+#define CRU_WRITER_BUFFER_SIZE  (4u << 20)
+#define CRU_WRITER_N_BUFFERS    8u
+#define CRU_WRITER_BUFFER_BYTES (CRU_WRITER_N_BUFFERS * CRU_WRITER_BUFFER_SIZE)
 
 CruWriter *cru_writer_open   (CruLayout *layout, const char *dir, GError **error);
 /* Writes @n_bytes of tensor @index's data at @byte_offset into the tensor. Thread-safe. */

@@ -8,11 +8,14 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-/* CruWriter's write-behind: its buffer pool (CRU_WRITER_BUFFER_BYTES) and its threads. */
+/* CruWriter's write-behind: its buffer pool (CRU_WRITER_BUFFER_BYTES) and its threads. A
+ * piece starts where its file offset falls in a page: up to a page more than its size. */
 #define WRITER_THREADS 2
+#define WRITER_PIECE_SLACK 4096u
 /* Thread stacks, glibc's per-thread malloc arenas and the pool's own bookkeeping: what a
- * worker thread costs besides its arena (measured: about 1 MB). */
-#define THREAD_OVERHEAD_BYTES (1u << 20)
+ * worker or writer thread costs besides its arena (measured: RSS grows by about 256 KB per
+ * thread beyond the arenas and the writer's buffers, on the demo and 1B-shaped models). */
+#define THREAD_OVERHEAD_BYTES (256u << 10)
 
 /* Conservative constants for the time estimate (no measurement at plan time, so the
  * estimate does not depend on what happens to be in the page cache). Calibrated on a 2-core
@@ -108,7 +111,7 @@ _cru_plan_estimate (CruPlan *plan)
   CruEstimate *est = &plan->estimate;
   guint n_threads = plan->options.n_threads ? plan->options.n_threads : g_get_num_processors ();
   g_autofree guint64 *arenas = NULL;
-  guint64 arena_sum = 0;
+  guint64 arena_sum = 0, max_piece = 0, writer_bytes;
   double compute = 0, pcie_bytes = 0;
 
   if (n_threads > MAX (plan->n_tasks, 1u))
@@ -160,9 +163,16 @@ _cru_plan_estimate (CruPlan *plan)
       est->output_bytes += cru_layout_get_shard_size (plan->layout, s);
   est->bytes_written = est->output_bytes;
 
+  /* The writer's pool: a buffer is allocated when all others wait for the disk, and only the
+   * pages that the largest piece written through it covers are ever touched (a piece is one
+   * chunk of a task's output, converted to the output dtype, at most a buffer). */
+  for (guint i = 0; i < plan->n_tasks; i++)
+    max_piece = MAX (max_piece, plan->tasks[i].expr->unit * cru_dtype_size (plan->out_dtype));
+  writer_bytes = (guint64) CRU_WRITER_N_BUFFERS
+                 * MIN ((guint64) CRU_WRITER_BUFFER_SIZE, max_piece + WRITER_PIECE_SLACK);
+
   plan->baseline_rss = _cru_plan_current_rss ();
-  est->peak_ram_bytes = plan->baseline_rss + arena_sum
-                        + CRU_WRITER_BUFFER_BYTES
+  est->peak_ram_bytes = plan->baseline_rss + arena_sum + writer_bytes
                         + (guint64) (n_threads + WRITER_THREADS) * THREAD_OVERHEAD_BYTES;
   est->peak_vram_bytes = 0;
   if (est->device == CRU_DEVICE_CUDA && plan->device_call_bytes)

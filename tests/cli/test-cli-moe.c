@@ -1,6 +1,6 @@
 /* test-cli-moe.c — mixtures of experts through crucible-cli: plan, run, import/export of
  * mergekit-moe YAML, eval of the result, warnings, and the peak RAM estimate against the
- * measured peak
+ * measured peak (of merges too)
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -338,6 +338,49 @@ test_peak_ram_estimate (void)
   assert_estimate_close (yaml, tmp);
 }
 
+/* The same check for merges: the demo models (mostly the process itself) and a synthetic
+ * bfloat16 model with a large embedding, so that arenas and the writer's buffers count. */
+static void
+test_merge_peak_ram_estimate (void)
+{
+  NEEDS_CLI_AND_DEMO ();
+#ifdef CRU_TEST_SANITIZED
+  g_test_skip ("a sanitizer's shadow memory and quarantine are not the program's memory");
+  return;
+#endif
+  g_autofree char *tmp = test_tmpdir ();
+  g_autofree char *ties = source_path ("tests/cli/recipes/ties.yml");
+  g_autofree char *sdm = source_path ("tools/golden/quality/sdm_w_linear.yml");
+  const char *methods[] = { "linear", "ties", "sdm_w" };
+  const char *names[] = { "base", "ft1", "ft2" };
+  TestModelSpec spec;
+
+  g_unsetenv ("MALLOC_PERTURB_");
+  assert_estimate_close (ties, tmp);
+  assert_estimate_close (sdm, tmp);
+
+  test_spec_init (&spec);
+  spec.layers = 2, spec.hidden = 512, spec.intermediate = 1536, spec.vocab = 16000;
+  spec.dtype = CRU_DTYPE_BF16;
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *dir = g_build_filename (tmp, names[i], NULL);
+      spec.seed = i + 1;
+      test_write_model (dir, &spec);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
+    {
+      g_autofree char *yaml = g_build_filename (tmp, "wide-merge.yml", NULL);
+      g_autofree char *text = g_strdup_printf (
+          "merge_method: %s\nbase_model: %s/base\nmodels:\n"
+          "  - model: %s/ft1\n    parameters: {weight: 0.5, density: 0.5}\n"
+          "  - model: %s/ft2\n    parameters: {weight: 0.5, density: 0.5}\n"
+          "dtype: bfloat16\n", methods[i], tmp, tmp, tmp);
+      g_assert_true (g_file_set_contents (yaml, text, -1, NULL));
+      assert_estimate_close (yaml, tmp);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -349,5 +392,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/moe/import-export-round-trip", test_import_export_round_trip);
   g_test_add_func ("/cli/moe/run-prints-router-warning", test_run_prints_router_warning);
   g_test_add_func ("/cli/moe/peak-ram-estimate-within-20-percent", test_peak_ram_estimate);
+  g_test_add_func ("/cli/merge/peak-ram-estimate-within-20-percent",
+                   test_merge_peak_ram_estimate);
   return g_test_run ();
 }
