@@ -438,11 +438,16 @@ cru_plan_to_text (CruPlan *plan)
       g_autofree char *fr = g_format_size (est->disk_free_bytes);
 
       g_string_append_printf (s, _("Output:  %s\n"), plan->out_dir ? plan->out_dir : _("(none)"));
-      g_string_append_printf (s, _("         %u tensors, %d layers, %s, %s in %u shard(s)\n"),
+      g_string_append_printf (s, g_dngettext (GETTEXT_PACKAGE,
+                                              "         %u tensors, %d layers, %s, %s in %u shard\n",
+                                              "         %u tensors, %d layers, %s, %s in %u shards\n",
+                                              est->n_shards),
                               cru_plan_get_n_tensors (plan), plan->n_layers,
                               cru_dtype_to_torch_string (plan->out_dtype), out, est->n_shards);
-      g_string_append_printf (s, _("Memory:  about %s peak with %u thread(s)\n"), ram,
-                              est->n_threads);
+      g_string_append_printf (s, g_dngettext (GETTEXT_PACKAGE,
+                                              "Memory:  about %s peak with %u thread\n",
+                                              "Memory:  about %s peak with %u threads\n",
+                                              est->n_threads), ram, est->n_threads);
       g_string_append_printf (s, _("Disk:    reads %s, writes %s; %s free\n"), rd, wr, fr);
       g_string_append_printf (s, _("Device:  %s%s\n"), device_name (est->device),
                               est->has_stats_pass ? _(" (with a statistics pass)") : "");
@@ -452,9 +457,13 @@ cru_plan_to_text (CruPlan *plan)
       _cru_plan_moe_to_text (plan, s);
       g_string_append_printf (s, _("Time:    about %.0f s\n"), MAX (1.0, est->seconds));
     }
-  g_string_append_printf (s, cru_plan_is_runnable (plan)
-                               ? _("Ready to run (%u warning(s)).\n")
-                               : _("Cannot run: %u error(s). Fix them and plan again.\n"),
-                          cru_plan_is_runnable (plan) ? n_warn : n_err);
+  if (cru_plan_is_runnable (plan))
+    g_string_append_printf (s, g_dngettext (GETTEXT_PACKAGE, "Ready to run (%u warning).\n",
+                                            "Ready to run (%u warnings).\n", n_warn), n_warn);
+  else
+    g_string_append_printf (s, g_dngettext (GETTEXT_PACKAGE,
+                                            "Cannot run: %u error. Fix it and plan again.\n",
+                                            "Cannot run: %u errors. Fix them and plan again.\n",
+                                            n_err), n_err);
   return g_string_free (s, FALSE);
 }

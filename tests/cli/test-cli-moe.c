@@ -100,7 +100,7 @@ test_plan_example (void)
   g_assert_nonnull (strstr (so, "67 tensors, 4 layers, float32"));
   g_assert_nonnull (strstr (so, "Experts: 3, 2 per token, mixtral"));
   g_assert_nonnull (strstr (so, "Memory:  about"));
-  g_assert_nonnull (strstr (so, "Ready to run (1 warning(s))"));
+  g_assert_nonnull (strstr (so, "Ready to run (1 warning)"));
   root = plan_json (parser, example, out);
   g_assert_true (json_object_get_boolean_member (root, "runnable"));
   g_assert_cmpint (json_object_get_int_member (root, "tensors"), ==, 67);
