@@ -466,7 +466,13 @@ gather_inputs (CruCompiler *c, MethodCtx *m, const char *name, const CruStreamEn
         }
       if (ok)
         {
-          if (!m->crop_warned)
+          gboolean rows_differ = FALSE;
+
+          for (int i = 1; i < m->n_all; i++)
+            rows_differ |= exprs[i]->shape[0] != exprs[0]->shape[0];
+          /* Only rows are a vocabulary; different widths are different hidden sizes, which
+           * the other tensors' shape errors name. */
+          if (!m->crop_warned && rows_differ)
             problem (c, CRU_SEVERITY_WARNING, m->node->id,
                      to_base
                        ? _("%s: the inputs' vocabularies differ (%s); every model is cropped "
@@ -641,7 +647,8 @@ method_stream (CruCompiler *c, MethodCtx *m)
       g_hash_table_insert (s->entries, g_strdup (name), entry_new (e, re->layer, re->role));
     }
 
-  for (int i = 1; i < m->n_all; i++)
+  /* A tensor that failed is left out too, but its error already says why. */
+  for (int i = 1; !m->failed && i < m->n_all; i++)
     {
       guint extra = 0;
       const char *example = NULL;
