@@ -114,12 +114,24 @@ _cru_add_base_simd (float *restrict out, const float *restrict base, guint64 n)
 /* byte j of spread_bits[m] = bit j of m */
 static guint64 spread_bits[256];
 
+/* byte j of pack_lanes[m] = the index of the (j + 1)-th set bit of m (0 past the last):
+ * the lanes _mm256_permutevar8x32_epi32 moves to the front to pack the selected ones */
+static guint64 pack_lanes[256];
+
 static void __attribute__ ((constructor))
 init_spread_bits (void)
 {
   for (guint m = 0; m < 256; m++)
-    for (guint j = 0; j < 8; j++)
-      spread_bits[m] |= (guint64) ((m >> j) & 1) << (8 * j);
+    {
+      guint k = 0;
+
+      for (guint j = 0; j < 8; j++)
+        {
+          spread_bits[m] |= (guint64) ((m >> j) & 1) << (8 * j);
+          if (m & (1u << j))
+            pack_lanes[m] |= (guint64) j << (8 * k++);
+        }
+    }
 }
 
 CRU_SIMD_TARGET guint64
@@ -138,13 +150,20 @@ _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64
       guint equal = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (key, vt)));
       guint64 bytes;
 
-      /* Elements equal to the threshold: the first ones by index are kept. */
-      while (equal != 0 && take > 0)
+      /* Elements equal to the threshold: the first ones by index are kept — all eight
+       * while eight or more are still to take (no branch on the data then). */
+      if (take >= 8)
         {
-          keep |= equal & -equal;
-          equal &= equal - 1;
-          take--;
+          keep |= equal;
+          take -= (guint64) __builtin_popcount (equal);
         }
+      else
+        while (take > 0 && equal != 0)
+          {
+            keep |= equal & -equal;
+            equal &= equal - 1;
+            take--;
+          }
       bytes = spread_bits[keep];
       memcpy (mask + i, &bytes, 8);
     }
@@ -366,33 +385,60 @@ _cru_diff_hist_high_simd (const float *restrict x, const float *restrict base, g
   _cru_diff_hist_high_scalar (x, base, i, n, hist, zeros);
 }
 
+/* The keys in the digit are a few percent, scattered: a branch per eight elements
+ * mispredicted often. Instead every step packs the low halves of the ones in the digit to
+ * the front of a vector and stores it at the end of a list (no branch), and the list is
+ * counted after each block; the next digit's smallest low half is a running vector
+ * minimum. */
+#define HIST_LOW_BLOCK 1024
+
 CRU_SIMD_TARGET void
 _cru_diff_hist_low_simd (const float *restrict x, const float *restrict base, guint64 n,
                          uint32_t high, guint32 *restrict hist, uint32_t next_high,
                          uint32_t *next_low)
 {
   const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
+  const __m256i low_mask = _mm256_set1_epi32 (0xffff);
   const __m256i vhigh = _mm256_set1_epi32 ((int) high);
   const __m256i vnext = _mm256_set1_epi32 ((int) next_high);
+  const __m256i none = _mm256_set1_epi32 (-1);
+  __m256i vmin = none;
+  gboolean want_next = next_low != NULL && next_high < 65536;
+  uint32_t list[HIST_LOW_BLOCK + 8];
   guint64 i = 0;
 
-  /* Test eight keys at a time; count the ones in the digit one by one. */
-  for (; i + 8 <= n; i += 8)
+  while (i + 8 <= n)
     {
-      __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
-      __m256i key = _mm256_and_si256 (_mm256_castps_si256 (d), abs_mask);
-      __m256i top = _mm256_srli_epi32 (key, 16);
-      guint in = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (top, vhigh)));
-      guint next = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (top, vnext)));
-      uint32_t k[8];
+      guint64 end = MIN (n, i + HIST_LOW_BLOCK) & ~(guint64) 7;
+      guint len = 0;
 
-      if ((in | next) == 0)
-        continue;
-      _mm256_storeu_si256 ((__m256i *) k, key);
-      for (; in != 0; in &= in - 1)
-        hist[k[__builtin_ctz (in)] & 0xffffu]++;
-      for (; next != 0; next &= next - 1)
-        *next_low = MIN (*next_low, k[__builtin_ctz (next)] & 0xffffu);
+      if (end <= i)
+        break;
+      for (; i < end; i += 8)
+        {
+          __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+          __m256i key = _mm256_and_si256 (_mm256_castps_si256 (d), abs_mask);
+          __m256i top = _mm256_srli_epi32 (key, 16);
+          __m256i low = _mm256_and_si256 (key, low_mask);
+          guint in = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (_mm256_cmpeq_epi32 (top, vhigh)));
+          __m256i order = _mm256_cvtepu8_epi32 (_mm_cvtsi64_si128 ((long long) pack_lanes[in]));
+
+          _mm256_storeu_si256 ((__m256i *) (list + len), _mm256_permutevar8x32_epi32 (low, order));
+          len += (guint) __builtin_popcount (in);
+          if (want_next)
+            vmin = _mm256_min_epu32 (vmin, _mm256_blendv_epi8 (none, low,
+                                                              _mm256_cmpeq_epi32 (top, vnext)));
+        }
+      for (guint j = 0; j < len; j++)
+        hist[list[j]]++;
+    }
+  if (want_next)
+    {
+      uint32_t m[8];
+
+      _mm256_storeu_si256 ((__m256i *) m, vmin);
+      for (int j = 0; j < 8; j++)
+        *next_low = MIN (*next_low, m[j]);
     }
   _cru_diff_hist_low_scalar (x, base, i, n, high, hist, next_high, next_low);
 }
@@ -412,11 +458,70 @@ _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, gu
     }
 }
 
-/* Eight Philox-4x32-10 blocks at once (cru-rng.c), 32 elements per step. The counters live
- * in the low halves of 64-bit lanes (two sets of four blocks), where one _mm256_mul_epu32
- * gives a round's whole product; the words are packed back to 32-bit lanes for the
- * comparison, and the 4 × 8 comparison bytes are transposed into element order by one
- * byte shuffle. */
+/* Philox-4x32-10 (cru-rng.c), four blocks per vector: a block's counter words live in the
+ * low halves of 64-bit lanes, where one _mm256_mul_epu32 gives a round's whole product (the
+ * high halves carry garbage that no multiply reads and that is dropped at the end). */
+typedef struct {
+  __m256i c[4];
+} PhiloxLanes;
+
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
+philox_lanes_init (PhiloxLanes *s, guint64 block, __m256i name, __m256i model)
+{
+  __m256i b = _mm256_add_epi64 (_mm256_set1_epi64x ((long long) block),
+                                _mm256_setr_epi64x (0, 1, 2, 3));
+
+  s->c[0] = _mm256_and_si256 (b, _mm256_set1_epi64x (0xffffffffu));
+  s->c[1] = _mm256_srli_epi64 (b, 32);
+  s->c[2] = name;
+  s->c[3] = model;
+}
+
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
+philox_lanes_round (PhiloxLanes *s, __m256i m0, __m256i m1, __m256i k0, __m256i k1)
+{
+  __m256i p0 = _mm256_mul_epu32 (s->c[0], m0);
+  __m256i p1 = _mm256_mul_epu32 (s->c[2], m1);
+
+  /* (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0); XOR in any grouping gives the same bits */
+  s->c[0] = _mm256_xor_si256 (_mm256_srli_epi64 (p1, 32), _mm256_xor_si256 (s->c[1], k0));
+  s->c[2] = _mm256_xor_si256 (_mm256_srli_epi64 (p0, 32), _mm256_xor_si256 (s->c[3], k1));
+  s->c[1] = p1;
+  s->c[3] = p0;
+}
+
+/* The masks of the 32 elements of blocks a (4) and then b (4): the words are packed back
+ * to 32-bit lanes for the comparison, and the 4 × 8 comparison bytes are transposed into
+ * element order by one byte shuffle. */
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
+philox_lanes_mask (const PhiloxLanes *a, const PhiloxLanes *b, __m256 vp, guint8 *mask)
+{
+  const __m256i order = _mm256_setr_epi32 (0, 2, 4, 6, 1, 3, 5, 7);
+  /* byte 4j + w of each 128-bit half comes from byte 4w + j */
+  const __m256i transpose = _mm256_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m256 scale = _mm256_set1_ps (1.0f / 16777216.0f);
+  __m256i c[4], bytes;
+
+  for (int w = 0; w < 4; w++)
+    {
+      /* 32-bit lanes in block order: a's blocks 0-3, b's 4-7 (only low halves matter) */
+      __m256i x = _mm256_blend_epi32 (a->c[w], _mm256_slli_epi64 (b->c[w], 32), 0xaa);
+      __m256 u;
+
+      x = _mm256_permutevar8x32_epi32 (x, order);
+      u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (x, 8)), scale);
+      c[w] = _mm256_castps_si256 (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
+    }
+  /* per 128-bit half: bytes 4w + j = word w of block j (blocks 0-3, then 4-7) */
+  bytes = _mm256_packs_epi16 (_mm256_packs_epi32 (c[0], c[1]), _mm256_packs_epi32 (c[2], c[3]));
+  bytes = _mm256_and_si256 (_mm256_shuffle_epi8 (bytes, transpose), _mm256_set1_epi8 (1));
+  _mm256_storeu_si256 ((__m256i *) mask, bytes);
+}
+
+/* Sixteen blocks (64 elements) per step: four independent sets of four blocks hide the
+ * multiplies' latency, which bounded the eight-block version; the round keys are made
+ * once per call. Then eight blocks at a time, then the scalar twin. */
 CRU_SIMD_TARGET void
 _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
                        guint8 *restrict mask)
@@ -425,13 +530,24 @@ _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
   const __m256i m1 = _mm256_set1_epi64x (0xCD9E8D57u);
   const __m256i name = _mm256_set1_epi64x (rng->name_hash);
   const __m256i model = _mm256_set1_epi64x (rng->model_key);
-  const __m256i order = _mm256_setr_epi32 (0, 2, 4, 6, 1, 3, 5, 7);
-  /* byte 4j + w of each 128-bit half comes from byte 4w + j */
-  const __m256i transpose = _mm256_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m256 scale = _mm256_set1_ps (1.0f / 16777216.0f), vp = _mm256_set1_ps (p);
-  const __m256i one = _mm256_set1_epi8 (1);
+  const __m256 vp = _mm256_set1_ps (p);
+  __m256i k0[10], k1[10];
   guint64 i = 0;
+
+  {
+    uint32_t a = rng->key[0], b = rng->key[1];
+
+    for (int r = 0; r < 10; r++)
+      {
+        if (r > 0)
+          {
+            a += 0x9E3779B9u;
+            b += 0xBB67AE85u;
+          }
+        k0[r] = _mm256_set1_epi64x (a);
+        k1[r] = _mm256_set1_epi64x (b);
+      }
+  }
 
   /* up to the first element of a block */
   if (first % 4 != 0)
@@ -439,62 +555,40 @@ _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
       i = MIN (n, 4 - first % 4);
       _cru_random_mask_scalar (rng, first, 0, i, p, mask);
     }
+  for (; i + 64 <= n; i += 64)
+    {
+      guint64 b = (first + i) / 4;
+      PhiloxLanes s0, s1, s2, s3;
+
+      philox_lanes_init (&s0, b, name, model);
+      philox_lanes_init (&s1, b + 4, name, model);
+      philox_lanes_init (&s2, b + 8, name, model);
+      philox_lanes_init (&s3, b + 12, name, model);
+#pragma GCC unroll 10
+      for (int r = 0; r < 10; r++)
+        {
+          philox_lanes_round (&s0, m0, m1, k0[r], k1[r]);
+          philox_lanes_round (&s1, m0, m1, k0[r], k1[r]);
+          philox_lanes_round (&s2, m0, m1, k0[r], k1[r]);
+          philox_lanes_round (&s3, m0, m1, k0[r], k1[r]);
+        }
+      philox_lanes_mask (&s0, &s1, vp, mask + i);
+      philox_lanes_mask (&s2, &s3, vp, mask + i + 32);
+    }
   for (; i + 32 <= n; i += 32)
     {
       guint64 b = (first + i) / 4;
-      __m256i a0 = _mm256_setr_epi64x ((uint32_t) b, (uint32_t) (b + 1), (uint32_t) (b + 2),
-                                       (uint32_t) (b + 3));
-      __m256i a1 = _mm256_setr_epi64x ((b) >> 32, (b + 1) >> 32, (b + 2) >> 32, (b + 3) >> 32);
-      __m256i b0 = _mm256_setr_epi64x ((uint32_t) (b + 4), (uint32_t) (b + 5),
-                                       (uint32_t) (b + 6), (uint32_t) (b + 7));
-      __m256i b1 = _mm256_setr_epi64x ((b + 4) >> 32, (b + 5) >> 32, (b + 6) >> 32,
-                                       (b + 7) >> 32);
-      __m256i a2 = name, a3 = model, b2 = name, b3 = model;
-      uint32_t k0 = rng->key[0], k1 = rng->key[1];
-      __m256i words[4], c[4];
+      PhiloxLanes s0, s1;
 
+      philox_lanes_init (&s0, b, name, model);
+      philox_lanes_init (&s1, b + 4, name, model);
+#pragma GCC unroll 10
       for (int r = 0; r < 10; r++)
         {
-          __m256i vk0, vk1, pa0, pa1, pb0, pb1;
-
-          if (r > 0)
-            {
-              k0 += 0x9E3779B9u;
-              k1 += 0xBB67AE85u;
-            }
-          vk0 = _mm256_set1_epi64x (k0);
-          vk1 = _mm256_set1_epi64x (k1);
-          pa0 = _mm256_mul_epu32 (a0, m0);
-          pa1 = _mm256_mul_epu32 (a2, m1);
-          pb0 = _mm256_mul_epu32 (b0, m0);
-          pb1 = _mm256_mul_epu32 (b2, m1);
-          a0 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pa1, 32), a1), vk0);
-          a2 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pa0, 32), a3), vk1);
-          a1 = pa1;
-          a3 = pa0;
-          b0 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pb1, 32), b1), vk0);
-          b2 = _mm256_xor_si256 (_mm256_xor_si256 (_mm256_srli_epi64 (pb0, 32), b3), vk1);
-          b1 = pb1;
-          b3 = pb0;
+          philox_lanes_round (&s0, m0, m1, k0[r], k1[r]);
+          philox_lanes_round (&s1, m0, m1, k0[r], k1[r]);
         }
-      /* 32-bit lanes in block order: a's blocks 0-3, b's 4-7 (only low halves matter) */
-      words[0] = _mm256_blend_epi32 (a0, _mm256_slli_epi64 (b0, 32), 0xaa);
-      words[1] = _mm256_blend_epi32 (a1, _mm256_slli_epi64 (b1, 32), 0xaa);
-      words[2] = _mm256_blend_epi32 (a2, _mm256_slli_epi64 (b2, 32), 0xaa);
-      words[3] = _mm256_blend_epi32 (a3, _mm256_slli_epi64 (b3, 32), 0xaa);
-      for (int w = 0; w < 4; w++)
-        {
-          __m256i x = _mm256_permutevar8x32_epi32 (words[w], order);
-          __m256 u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (x, 8)), scale);
-          c[w] = _mm256_castps_si256 (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
-        }
-      {
-        /* per 128-bit half: bytes 4w + j = word w of block j (blocks 0-3, then 4-7) */
-        __m256i bytes = _mm256_packs_epi16 (_mm256_packs_epi32 (c[0], c[1]),
-                                            _mm256_packs_epi32 (c[2], c[3]));
-        bytes = _mm256_and_si256 (_mm256_shuffle_epi8 (bytes, transpose), one);
-        _mm256_storeu_si256 ((__m256i *) (mask + i), bytes);
-      }
+      philox_lanes_mask (&s0, &s1, vp, mask + i);
     }
   _cru_random_mask_scalar (rng, first, i, n, p, mask);
 }

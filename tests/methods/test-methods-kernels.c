@@ -415,6 +415,66 @@ test_diff_kernels (void)
   cru_kernels_set_simd_enabled (TRUE);
 }
 
+/* The low-half counts are the same for a digit holding few keys, one holding many (the
+ * zeros, a fifth of them; a value repeated in runs), and without the next digit's minimum;
+ * and the top-k mask for a threshold shared by long runs of equal magnitudes. */
+static void
+test_dense_digits (void)
+{
+  const guint64 n = 5 * 1024 + 21;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *b = g_new (float, n);
+  g_autofree float *d = g_new (float, n);
+  g_autofree guint32 *h0 = g_new0 (guint32, 65536);
+  g_autofree guint32 *h1 = g_new0 (guint32, 65536);
+  g_autofree guint8 *expected = g_new (guint8, n);
+  g_autofree guint8 *got = g_new (guint8, n);
+
+  fill (x, n, FALSE);
+  fill (b, n, FALSE);
+  for (guint64 i = 0; i < n; i++)
+    {
+      if (i % 5 == 0)
+        b[i] = x[i];                                   /* Δ = 0 */
+      else if (i % 7 < 3 || (i / 64) % 3 == 0)
+        x[i] = b[i] + (i % 2 ? 0.00125f : -0.00125f);  /* runs of nearly equal |Δ| */
+    }
+  cru_kernel_sub (d, x, b, n);
+  for (int c = 0; c < 4; c++)
+    for (int simd = 0; simd < 2; simd++)
+      {
+        uint32_t high = c == 0 ? 0 : cru_select_key (d[c == 1 ? 1 : c == 2 ? 7 : 3], CRU_SELECT_ABS) >> 16;
+        uint32_t next_low = 65536;
+
+        cru_kernels_set_simd_enabled (simd);
+        memset (h0, 0, 65536 * sizeof (guint32));
+        memset (h1, 0, 65536 * sizeof (guint32));
+        if (c == 3)
+          cru_kernel_diff_hist_low (x, b, n, high, h0, 65536, NULL);
+        else
+          cru_kernel_diff_hist_low (x, b, n, high, h0, high + 1, &next_low);
+        cru_select_hist_low (d, n, CRU_SELECT_ABS, high, h1);
+        g_assert_true (memcmp (h0, h1, 65536 * sizeof (guint32)) == 0);
+      }
+  for (guint64 k = 1; k <= n; k += 97)
+    for (int simd = 0; simd < 2; simd++)
+      {
+        uint32_t key;
+        guint64 take;
+
+        cru_kernels_set_simd_enabled (simd);
+        cru_select_topk_mask (d, n, k, CRU_SELECT_ABS, expected);
+        cru_select_topk_threshold (d, n, k, CRU_SELECT_ABS, &key, &take);
+        cru_kernel_topk_mask (d, n, key, take, got);
+        assert_same_bits (expected, got, n);
+        /* in two chunks, the count of equal keys to take carried over */
+        take = cru_kernel_topk_mask (d, 1000, key, take, got);
+        cru_kernel_topk_mask (d + 1000, n - 1000, key, take, got + 1000);
+        assert_same_bits (expected, got, n);
+      }
+  cru_kernels_set_simd_enabled (TRUE);
+}
+
 /* The streamed percentile equals cru_select_percentile, with the lower and upper samples in
  * the same or in different radix digits, in the first digit (denormals), with zeros and
  * duplicates. */
@@ -622,5 +682,6 @@ main (int argc, char **argv)
   g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
   g_test_add_func ("/methods/select/streamed-percentile-equals-whole", test_percentile_stream);
   g_test_add_func ("/methods/kernels/fused-difference-counts-and-sums", test_diff_kernels);
+  g_test_add_func ("/methods/kernels/dense-digits-and-equal-runs", test_dense_digits);
   return g_test_run ();
 }
