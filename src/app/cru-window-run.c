@@ -45,8 +45,12 @@ _cru_window_update_status (CruWindow *self)
         g_string_append_printf (text, _(" · Disk %s needed, %s free"), need, free_);
       else
         g_string_append_printf (text, _(" · Disk %s needed"), need);
-      g_string_append_printf (text, _(" · Output %s · %u tensors"), out, e->n_tensors);
-      g_string_append_printf (text, _(" · About %s"), time);
+      g_string_append_printf (text, ngettext (" · Output %s · %u tensor", " · Output %s · %u tensors",
+                                              e->n_tensors), out, e->n_tensors);
+      if (e->seconds >= 0 && e->seconds < 1)
+        g_string_append (text, _(" · Under a second"));
+      else
+        g_string_append_printf (text, _(" · About %s"), time);
 
       for (guint i = 0; list != NULL && i < list->len; i++)
         {
