@@ -309,7 +309,7 @@ prepare_streams (CruWorker *w, CruExpr *e, guint64 unit, GError **error)
       return FALSE;
   if (e->stream_passes == 0 || stream_state (w, e) != NULL)
     return TRUE;   /* not streamed, or a call the tree holds twice */
-  bytes = e->method->stream_state_bytes (e->n_models);
+  bytes = e->method->stream_state_bytes (e->n_models, e->numel);
   s.state = _cru_arena_push (&w->arena, bytes);
   if (s.state == NULL)
     return arena_fail (e, error);
@@ -344,7 +344,7 @@ eval_stats_streamed (CruWorker *w, CruExpr *e, GError **error)
 {
   CruArena *arena = &w->arena;
   guint64 mark = arena->top;
-  gsize bytes = e->method->stream_state_bytes (e->n_models);
+  gsize bytes = e->method->stream_state_bytes (e->n_models, e->numel);
   gpointer state;
   CruMethodCall call;
   gboolean ok;

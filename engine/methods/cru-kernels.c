@@ -373,6 +373,50 @@ cru_kernel_random_mask (const CruRng *rng, guint64 first, guint64 n, float p,
     _cru_random_mask_scalar (rng, first, 0, n, p, mask);
 }
 
+/* Eight 0/1 bytes to one byte of bits: the multiply moves byte i's bit to bit 56 + i, and
+ * no two partial products meet. */
+void
+cru_kernel_mask_pack (const guint8 *restrict mask, guint64 n, guint8 *restrict bits)
+{
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      guint64 x;
+
+      memcpy (&x, mask + i, 8);
+      bits[i / 8] = (guint8) ((GUINT64_FROM_LE (x) * G_GUINT64_CONSTANT (0x0102040810204080)) >> 56);
+    }
+  if (i < n)
+    {
+      guint8 last = 0;
+
+      for (guint64 j = i; j < n; j++)
+        last |= (guint8) ((mask[j] & 1) << (j - i));
+      bits[i / 8] = last;
+    }
+}
+
+/* One byte of bits to eight 0/1 bytes: byte i of the copies keeps bit i, and adding 0x7f
+ * carries it to the byte's top bit. */
+void
+cru_kernel_mask_unpack (const guint8 *restrict bits, guint64 n, guint8 *restrict mask)
+{
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      guint64 x = (guint64) bits[i / 8] * ones & G_GUINT64_CONSTANT (0x8040201008040201);
+
+      x = ((x + 0x7f * ones) & 0x80 * ones) >> 7;
+      x = GUINT64_TO_LE (x);
+      memcpy (mask + i, &x, 8);
+    }
+  for (; i < n; i++)
+    mask[i] = (bits[i / 8] >> (i % 8)) & 1;
+}
+
 void
 cru_kernel_sdm_add (float *restrict out, const float *restrict x, const float *restrict base,
                     guint64 n, float w, double p)

@@ -91,6 +91,10 @@ void cru_kernel_diff_kept_sum  (const float *restrict x, const float *restrict b
  * cru_rng_uniform1 () < p, one Philox block per four elements. */
 void cru_kernel_random_mask  (const CruRng *rng, guint64 first, guint64 n, float p,
                               guint8 *restrict mask);
+/* A 0/1 byte mask as bits (bit i % 8 of byte i / 8, the last byte's unused bits zero), and
+ * back: DARE keeps a streamed tensor's masks between its L1 pass and its apply. */
+void cru_kernel_mask_pack    (const guint8 *restrict mask, guint64 n, guint8 *restrict bits);
+void cru_kernel_mask_unpack  (const guint8 *restrict bits, guint64 n, guint8 *restrict mask);
 
 /* Whether this CPU has the SIMD kernels (AVX2), and switching them off (tests compare). */
 gboolean cru_kernels_simd_available   (void);

@@ -191,7 +191,7 @@ sdm_stream_n_passes (const CruMethod *method, const double *params)
 }
 
 static gsize
-sdm_stream_state_bytes (int n_models)
+sdm_stream_state_bytes (int n_models, guint64 numel)
 {
   return sizeof (SdmStream) + (gsize) n_models * sizeof (SdmModelStream);
 }

@@ -61,7 +61,7 @@ slerp_stream_n_passes (const CruMethod *method, const double *params)
 }
 
 static gsize
-slerp_stream_state_bytes (int n_models)
+slerp_stream_state_bytes (int n_models, guint64 numel)
 {
   return sizeof (SlerpStream);
 }

@@ -128,8 +128,12 @@ della_mask (const CruMethodCall *call, const float *delta, double density, doubl
  *    16 bits of the keys in the digit holding the threshold: the exact threshold key and how
  *    many elements equal to it are kept (the first by index, so masks are made in order);
  *  - L1 rescale (DARE, TIES with rescale l1): one more pass adds |Δ| and the kept |Δ| in the
- *    fixed order of cru-fixed-sum.h, chunk after chunk.
+ *    fixed order of cru-fixed-sum.h, chunk after chunk. DARE keeps the random masks it drew
+ *    there as bits (up to TASK_MASK_CACHE_MAX bytes per tensor), so apply does not draw
+ *    them again: drawing was a third of DARE's time.
  * Then apply makes each chunk's masks with the running count of equal keys still to take. */
+#define TASK_MASK_CACHE_MAX ((guint64) 256 << 20)
+
 typedef struct {
   guint32        hist[65536];
   guint64        k;            /* elements kept: density · numel */
@@ -143,12 +147,42 @@ typedef struct {
   double         l1[2];        /* Σ |Δ| and Σ kept |Δ| */
   CruKernelScale scale;        /* after the L1 pass */
   float          factor;
+  gboolean       bits_ready;   /* the L1 pass kept the random masks in bits */
 } TaskModelStream;
 
 typedef struct {
   int             n_models;
   TaskModelStream m[];
+  /* then, for DARE when they fit, each model's mask bits: mask_cache_stride bytes each */
 } TaskStream;
+
+static guint64
+mask_cache_stride (guint64 numel)
+{
+  return ((numel + 7) / 8 + 63) & ~(guint64) 63;
+}
+
+static gsize
+task_stream_header_bytes (int n_models)
+{
+  return (sizeof (TaskStream) + (gsize) n_models * sizeof (TaskModelStream) + 63) & ~(gsize) 63;
+}
+
+static gboolean
+mask_cache_fits (Sparsify kind, int n_models, guint64 numel)
+{
+  return kind == SPARSIFY_RANDOM && (guint64) n_models * mask_cache_stride (numel) <= TASK_MASK_CACHE_MAX;
+}
+
+/* Model @m's mask bits of the chunk at @call->offset (a multiple of 8), or NULL. */
+static guint8 *
+mask_cache (const CruMethodCall *call, Sparsify kind, int m)
+{
+  if (call->stream == NULL || !mask_cache_fits (kind, call->n_models, call->numel))
+    return NULL;
+  return (guint8 *) call->stream + task_stream_header_bytes (call->n_models)
+         + (gsize) m * mask_cache_stride (call->numel) + call->offset / 8;
+}
 
 static TaskModelStream *
 model_stream (const CruMethodCall *call, int m)
@@ -229,9 +263,21 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
         break;
       }
     case SPARSIFY_RANDOM:
-      cru_rng_init (&rng, call->seed, call->tensor_name, call->model_keys ? call->model_keys[m] : m);
-      cru_kernel_random_mask (&rng, call->offset, n, (float) density, mask);
-      break;
+      {
+        guint8 *bits = mask_cache (call, kind, m);
+
+        if (bits != NULL && ms->bits_ready)
+          {
+            cru_kernel_mask_unpack (bits, n, mask);
+            break;
+          }
+        cru_rng_init (&rng, call->seed, call->tensor_name,
+                      call->model_keys ? call->model_keys[m] : m);
+        cru_kernel_random_mask (&rng, call->offset, n, (float) density, mask);
+        if (bits != NULL)
+          cru_kernel_mask_pack (mask, n, bits);
+        break;
+      }
     case SPARSIFY_DELLA:
       {
         double epsilon = _cru_call_model_param (method, call, m, "epsilon");
@@ -335,9 +381,13 @@ task_stream_n_passes (const CruMethod *method, const double *params, Sparsify ki
 }
 
 static gsize
-task_stream_state_bytes (int n_models)
+task_stream_state_bytes (int n_models, guint64 numel, Sparsify kind)
 {
-  return sizeof (TaskStream) + (gsize) n_models * sizeof (TaskModelStream);
+  gsize bytes = task_stream_header_bytes (n_models);
+
+  if (mask_cache_fits (kind, n_models, numel))
+    bytes += (gsize) n_models * mask_cache_stride (numel);
+  return bytes;
 }
 
 static void
@@ -405,6 +455,7 @@ task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pa
               ms->factor = (float) ms->l1[0] / (float) ms->l1[1];
             }
           ms->take_left = ms->take;
+          ms->bits_ready = kind == SPARSIFY_RANDOM;
         }
       else if (pass == 0)
         {
@@ -481,6 +532,11 @@ della_validate (const CruMethod *method, const double *params, const double *mod
   {                                                                                        \
     task_stream_pass (method, chunk, pass, state, kind);                                   \
   }                                                                                        \
+  static gsize                                                                             \
+  ident##_stream_state_bytes (int n_models, guint64 numel)                                 \
+  {                                                                                        \
+    return task_stream_state_bytes (n_models, numel, kind);                                \
+  }                                                                                        \
   static gboolean                                                                          \
   ident##_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pass,  \
                            gpointer state, GError **error)                                 \
@@ -501,7 +557,7 @@ della_validate (const CruMethod *method, const double *params, const double *mod
     .apply = ident##_apply,                                                                \
     .validate = vfunc,                                                                     \
     .stream_n_passes = ident##_stream_n_passes,                                            \
-    .stream_state_bytes = task_stream_state_bytes,                                         \
+    .stream_state_bytes = ident##_stream_state_bytes,                                      \
     .stream_pass = ident##_stream_pass,                                                    \
     .stream_pass_end = ident##_stream_pass_end,                                            \
   };

@@ -192,7 +192,7 @@ mark_streams (CruExpr *e)
   /* a statistics-pass method streams in its statistics pass (stats_stream_bytes) */
   e->stream_passes = e->stats ? 0 : cru_method_stream_passes (e->method, e->params);
   if (e->stream_passes > 0)
-    bytes += aligned (e->method->stream_state_bytes (e->n_models));
+    bytes += aligned (e->method->stream_state_bytes (e->n_models, e->numel));
   return bytes;
 }
 
@@ -240,7 +240,7 @@ expr_finish (CruExpr *e, gboolean stream)
   e->stream_bytes = stream && e->chunkable ? mark_streams (e) : 0;
   e->stats_stream_bytes = 0;
   if (e->kind == CRU_EXPR_METHOD && e->stats && e->chunkable && e->method->stream_state_bytes)
-    e->stats_stream_bytes = aligned (e->method->stream_state_bytes (e->n_models));
+    e->stats_stream_bytes = aligned (e->method->stream_state_bytes (e->n_models, e->numel));
   e->unit = e->chunkable ? MIN (e->numel, chunk_elements (stream)) : e->numel;
   if (e->unit == 0)
     e->unit = 1;

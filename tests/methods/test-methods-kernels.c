@@ -362,6 +362,35 @@ test_random_mask (void)
   cru_kernels_set_simd_enabled (TRUE);
 }
 
+/* DARE's cached masks: packing puts element i in bit i % 8 of byte i / 8 with the last
+ * byte's spare bits zero, and unpacking gives the 0/1 bytes back, for every length. */
+static void
+test_mask_pack (void)
+{
+  g_autofree guint8 *mask = g_new (guint8, 300);
+  g_autofree guint8 *back = g_new (guint8, 300);
+  guint8 bits[40];
+  guint32 r = 12345;
+
+  for (guint64 n = 0; n <= 300; n++)
+    {
+      for (guint64 i = 0; i < n; i++)
+        {
+          r = r * 1664525u + 1013904223u;
+          mask[i] = (r >> 28) & 1;
+        }
+      memset (bits, 0xa5, sizeof bits);
+      memset (back, 0xa5, 300);
+      cru_kernel_mask_pack (mask, n, bits);
+      for (guint64 i = 0; i < (n + 7) / 8 * 8; i++)
+        g_assert_cmpint ((bits[i / 8] >> (i % 8)) & 1, ==, i < n ? mask[i] : 0);
+      cru_kernel_mask_unpack (bits, n, back);
+      g_assert_cmpmem (back, n, mask, n);
+      if (n < 300)
+        g_assert_cmpint (back[n], ==, 0xa5);   /* nothing written past n */
+    }
+}
+
 /* The fused Δ kernels count and sum the same on both paths, and as sub + select/sum do. */
 static void
 test_diff_kernels (void)
@@ -551,7 +580,7 @@ test_sdm_streamed_statistics (void)
         const float *models[1] = { x };
         gpointer stats_whole = sdm->stats_new (sdm, 1);
         gpointer stats_streamed = sdm->stats_new (sdm, 1);
-        gpointer state = g_malloc0 (sdm->stream_state_bytes (1));
+        gpointer state = g_malloc0 (sdm->stream_state_bytes (1, n));
         int64_t shape[1] = { (int64_t) n };
         CruMethodCall call = { 0 };
 
@@ -678,6 +707,7 @@ main (int argc, char **argv)
   g_test_add_func ("/methods/kernels/sums3-equals-three-loops", test_sums3);
   g_test_add_func ("/methods/select/large-inputs-match-sorting", test_select_large);
   g_test_add_func ("/methods/kernels/random-mask-equals-rng", test_random_mask);
+  g_test_add_func ("/methods/kernels/mask-pack-unpack", test_mask_pack);
   g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
   g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
   g_test_add_func ("/methods/select/streamed-percentile-equals-whole", test_percentile_stream);
