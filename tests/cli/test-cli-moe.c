@@ -262,8 +262,11 @@ measured_peak (const char *graph, const char *out)
   return g_ascii_strtoull (so, NULL, 10) * 1024;
 }
 
+/* The estimate against the highest of @runs measured peaks: which worker runs which tensor
+ * changes from run to run, and so does how much of the second worker's arena is touched
+ * (SDM-W's wide merge measured 19.9–24.1 MB against one estimate). */
 static void
-assert_estimate_close (const char *graph, const char *tmp)
+assert_estimate_close (const char *graph, const char *tmp, int runs)
 {
   g_autofree char *out = g_build_filename (tmp, "measured", NULL);
   g_autoptr(JsonParser) parser = json_parser_new ();
@@ -271,13 +274,19 @@ assert_estimate_close (const char *graph, const char *tmp)
   guint64 estimate = json_object_get_int_member (json_object_get_object_member (root,
                                                                                 "estimate"),
                                                  "peak_ram_bytes");
-  guint64 measured = measured_peak (graph, out);
+  guint64 measured = 0;
 
-  g_test_message ("%s: estimated %" G_GUINT64_FORMAT " bytes, measured %" G_GUINT64_FORMAT,
-                  graph, estimate, measured);
+  for (int r = 0; r < runs; r++)
+    {
+      guint64 peak = measured_peak (graph, out);
+
+      measured = MAX (measured, peak);
+      test_rm_rf (out);
+    }
+  g_test_message ("%s: estimated %" G_GUINT64_FORMAT " bytes, measured %" G_GUINT64_FORMAT
+                  " (the highest of %d runs)", graph, estimate, measured, runs);
   g_assert_cmpfloat ((double) estimate, >=, 0.8 * (double) measured);
   g_assert_cmpfloat ((double) estimate, <=, 1.2 * (double) measured);
-  test_rm_rf (out);
 }
 
 static void
@@ -317,7 +326,7 @@ test_peak_ram_estimate (void)
    * resident that a run only partly touches: measure what users get. */
   g_unsetenv ("MALLOC_PERTURB_");
   /* the demo: mostly the process itself */
-  assert_estimate_close (example, tmp);
+  assert_estimate_close (example, tmp, 1);
 
   /* wide layers in bfloat16: the router's forward pass holds one layer in f32 */
   test_spec_init (&spec);
@@ -335,7 +344,7 @@ test_peak_ram_estimate (void)
                           "  - source_model: %s/ft2\n    positive_prompts: [\"Once upon\"]\n",
                           tmp, tmp, tmp);
   g_assert_true (g_file_set_contents (yaml, text, -1, NULL));
-  assert_estimate_close (yaml, tmp);
+  assert_estimate_close (yaml, tmp, 1);
 }
 
 /* The same check for merges: the demo models (mostly the process itself) and a synthetic
@@ -356,8 +365,8 @@ test_merge_peak_ram_estimate (void)
   TestModelSpec spec;
 
   g_unsetenv ("MALLOC_PERTURB_");
-  assert_estimate_close (ties, tmp);
-  assert_estimate_close (sdm, tmp);
+  assert_estimate_close (ties, tmp, 3);
+  assert_estimate_close (sdm, tmp, 3);
 
   test_spec_init (&spec);
   spec.layers = 2, spec.hidden = 512, spec.intermediate = 1536, spec.vocab = 16000;
@@ -377,7 +386,7 @@ test_merge_peak_ram_estimate (void)
           "  - model: %s/ft2\n    parameters: {weight: 0.5, density: 0.5}\n"
           "dtype: bfloat16\n", methods[i], tmp, tmp, tmp);
       g_assert_true (g_file_set_contents (yaml, text, -1, NULL));
-      assert_estimate_close (yaml, tmp);
+      assert_estimate_close (yaml, tmp, 3);
     }
 }
 
