@@ -385,7 +385,8 @@ cru_kernel_mask_pack (const guint8 *restrict mask, guint64 n, guint8 *restrict b
       guint64 x;
 
       memcpy (&x, mask + i, 8);
-      bits[i / 8] = (guint8) ((GUINT64_FROM_LE (x) * G_GUINT64_CONSTANT (0x0102040810204080)) >> 56);
+      x = GUINT64_FROM_LE (x) * G_GUINT64_CONSTANT (0x0102040810204080);
+      bits[i / 8] = (guint8) (x >> 56);
     }
   if (i < n)
     {

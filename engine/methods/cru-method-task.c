@@ -171,7 +171,8 @@ task_stream_header_bytes (int n_models)
 static gboolean
 mask_cache_fits (Sparsify kind, int n_models, guint64 numel)
 {
-  return kind == SPARSIFY_RANDOM && (guint64) n_models * mask_cache_stride (numel) <= TASK_MASK_CACHE_MAX;
+  return kind == SPARSIFY_RANDOM
+         && (guint64) n_models * mask_cache_stride (numel) <= TASK_MASK_CACHE_MAX;
 }
 
 /* Model @m's mask bits of the chunk at @call->offset (a multiple of 8), or NULL. */

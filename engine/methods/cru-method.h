@@ -113,10 +113,11 @@ struct _CruMethod {
    * output chunk by chunk, so its memory does not grow with the tensor — with the same bits
    * as one call on the whole tensor. stream_n_passes: how many gathering passes these
    * global parameters need (0: not with them). The engine zeroes stream_state_bytes of
-   * state (which may grow with the tensor's @numel elements, e.g. DARE's cached masks), calls stream_pass on every chunk of pass 0, 1, … in order (inputs evaluated,
-   * workspace given, out unused) and stream_pass_end after each pass (@call then spans the
-   * whole tensor, without buffers); then apply on every chunk in order. In all of these
-   * call->stream is the state. */
+   * state (which may grow with the tensor's @numel elements: DARE's cached masks), calls
+   * stream_pass on every chunk of pass 0, 1, … in order (inputs evaluated, workspace given,
+   * out unused) and stream_pass_end after each pass (@call then spans the whole tensor,
+   * without buffers); then apply on every chunk in order. In all of these call->stream is
+   * the state. */
   int      (*stream_n_passes)    (const CruMethod *method, const double *params);
   gsize    (*stream_state_bytes) (int n_models, guint64 numel);
   void     (*stream_pass)        (const CruMethod *method, const CruMethodCall *chunk, int pass,

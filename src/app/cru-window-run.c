@@ -26,14 +26,13 @@ _cru_window_update_status (CruWindow *self)
       GPtrArray *list = cru_plan_get_problems (self->plan);
       guint n_errors = 0, n_warnings = 0;
       const char *first = NULL;
-      g_autofree char *ram = NULL, *need = NULL, *free_ = NULL, *out = NULL, *time = NULL;
+      g_autofree char *ram = NULL, *need = NULL, *free_ = NULL, *out = NULL;
 
       e = cru_plan_get_estimate (self->plan);
       ram = cru_format_bytes (e->peak_ram_bytes);
       need = cru_format_bytes (e->bytes_written);
       free_ = cru_format_bytes (e->disk_free_bytes);
       out = cru_format_bytes (e->output_bytes);
-      time = cru_format_seconds (e->seconds);
       /* Translators: the status strip, e.g. "Peak RAM 120 MB · Disk 9 MB of 40 GB free · …" */
       g_string_append_printf (text, _("Peak RAM %s"), ram);
       if (e->peak_vram_bytes > 0)
@@ -45,12 +44,16 @@ _cru_window_update_status (CruWindow *self)
         g_string_append_printf (text, _(" · Disk %s needed, %s free"), need, free_);
       else
         g_string_append_printf (text, _(" · Disk %s needed"), need);
-      g_string_append_printf (text, ngettext (" · Output %s · %u tensor", " · Output %s · %u tensors",
-                                              e->n_tensors), out, e->n_tensors);
+      g_string_append_printf (text, ngettext (" · Output %s · %u tensor",
+                                              " · Output %s · %u tensors", e->n_tensors),
+                              out, e->n_tensors);
       if (e->seconds >= 0 && e->seconds < 1)
         g_string_append (text, _(" · Under a second"));
       else
-        g_string_append_printf (text, _(" · About %s"), time);
+        {
+          g_autofree char *time = cru_format_seconds (e->seconds);
+          g_string_append_printf (text, _(" · About %s"), time);
+        }
 
       for (guint i = 0; list != NULL && i < list->len; i++)
         {
