@@ -1,4 +1,4 @@
-/* cru-kernels-private.h — the scalar and AVX2 halves of cru-kernels.h
+/* cru-kernels-private.h — the scalar, AVX2 and AVX-512 parts of cru-kernels.h
  *
  * The scalar functions work on [begin, n) so that the SIMD ones can hand them their tails.
  *
@@ -46,6 +46,17 @@ void    _cru_diff_hist_low_scalar  (const float *restrict x, const float *restri
 void    _cru_random_mask_scalar  (const CruRng *rng, guint64 first, guint64 begin, guint64 n,
                                   float p, guint8 *restrict mask);
 
+/* @begin is a multiple of 8 */
+void    _cru_random_bits_scalar  (const CruRng *rng, guint64 first, guint64 begin, guint64 n,
+                                  float p, guint8 *restrict bits);
+void    _cru_diff_l1_bits_scalar (const float *restrict x, const float *restrict base,
+                                  const guint8 *restrict bits, guint64 begin, guint64 n,
+                                  double acc[2]);
+void    _cru_diff_mask_scale_bits_scalar (float *restrict delta, const float *restrict x,
+                                          const float *restrict base,
+                                          const guint8 *restrict bits, guint64 begin,
+                                          guint64 n, CruKernelScale scale, float factor,
+                                          float w);
 void    _cru_weighted_sum_simd   (float *restrict out, const float *const *x, const float *w,
                                   int n_models, guint64 n, gboolean divide, float divisor);
 void    _cru_lerp2_simd          (float *restrict out, const float *restrict a, float sa,
@@ -75,7 +86,24 @@ void    _cru_diff_hist_low_simd  (const float *restrict x, const float *restrict
                                   uint32_t next_high, uint32_t *next_low);
 void    _cru_diff_kept_sum_simd  (const float *restrict x, const float *restrict base,
                                   guint64 n, double p, double *acc);
-void    _cru_random_mask_simd    (const CruRng *rng, guint64 first, guint64 n, float p,
-                                  guint8 *restrict mask);
 
+void    _cru_random_bits_simd    (const CruRng *rng, guint64 first, guint64 n, float p,
+                                  guint8 *restrict bits);
+void    _cru_diff_l1_bits_simd   (const float *restrict x, const float *restrict base,
+                                  const guint8 *restrict bits, guint64 n, double acc[2]);
+void    _cru_diff_mask_scale_bits_simd (float *restrict delta, const float *restrict x,
+                                        const float *restrict base,
+                                        const guint8 *restrict bits, guint64 n,
+                                        CruKernelScale scale, float factor, float w);
+
+/* cru-kernels-avx512.c */
+gboolean _cru_kernels_avx512_supported (void);
+void    _cru_random_bits_avx512  (const CruRng *rng, guint64 first, guint64 n, float p,
+                                  guint8 *restrict bits);
+void    _cru_diff_l1_bits_avx512 (const float *restrict x, const float *restrict base,
+                                  const guint8 *restrict bits, guint64 n, double acc[2]);
+void    _cru_diff_mask_scale_bits_avx512 (float *restrict delta, const float *restrict x,
+                                          const float *restrict base,
+                                          const guint8 *restrict bits, guint64 n,
+                                          CruKernelScale scale, float factor, float w);
 G_END_DECLS

@@ -490,14 +490,13 @@ philox_lanes_round (PhiloxLanes *s, __m256i m0, __m256i m1, __m256i k0, __m256i 
   s->c[3] = p0;
 }
 
-/* The masks of the 32 elements of blocks a (4) and then b (4): the words are packed back
- * to 32-bit lanes for the comparison, and the 4 × 8 comparison bytes are transposed into
- * element order by one byte shuffle. */
-static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
-philox_lanes_mask (const PhiloxLanes *a, const PhiloxLanes *b, __m256 vp, guint8 *mask)
+/* The masks of the 32 elements of blocks a (4) and then b (4), as 32 bits in element order:
+ * the words are packed back to 32-bit lanes for the comparison, the 4 × 8 comparison bytes
+ * transposed into element order by one byte shuffle, and their top bits gathered. */
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET uint32_t
+philox_lanes_bits (const PhiloxLanes *a, const PhiloxLanes *b, __m256 vp)
 {
   const __m256i order = _mm256_setr_epi32 (0, 2, 4, 6, 1, 3, 5, 7);
-  /* byte 4j + w of each 128-bit half comes from byte 4w + j */
   const __m256i transpose = _mm256_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
                                               0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m256 scale = _mm256_set1_ps (1.0f / 16777216.0f);
@@ -505,7 +504,6 @@ philox_lanes_mask (const PhiloxLanes *a, const PhiloxLanes *b, __m256 vp, guint8
 
   for (int w = 0; w < 4; w++)
     {
-      /* 32-bit lanes in block order: a's blocks 0-3, b's 4-7 (only low halves matter) */
       __m256i x = _mm256_blend_epi32 (a->c[w], _mm256_slli_epi64 (b->c[w], 32), 0xaa);
       __m256 u;
 
@@ -513,18 +511,23 @@ philox_lanes_mask (const PhiloxLanes *a, const PhiloxLanes *b, __m256 vp, guint8
       u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (x, 8)), scale);
       c[w] = _mm256_castps_si256 (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
     }
-  /* per 128-bit half: bytes 4w + j = word w of block j (blocks 0-3, then 4-7) */
   bytes = _mm256_packs_epi16 (_mm256_packs_epi32 (c[0], c[1]), _mm256_packs_epi32 (c[2], c[3]));
-  bytes = _mm256_and_si256 (_mm256_shuffle_epi8 (bytes, transpose), _mm256_set1_epi8 (1));
-  _mm256_storeu_si256 ((__m256i *) mask, bytes);
+  return (uint32_t) _mm256_movemask_epi8 (_mm256_shuffle_epi8 (bytes, transpose));
+}
+
+static inline void
+store_bits32 (guint8 *bits, uint32_t v)
+{
+  v = GUINT32_TO_LE (v);
+  memcpy (bits, &v, 4);
 }
 
 /* Sixteen blocks (64 elements) per step: four independent sets of four blocks hide the
- * multiplies' latency, which bounded the eight-block version; the round keys are made
- * once per call. Then eight blocks at a time, then the scalar twin. */
+ * multiplies' latency, which bounded an eight-block version; the round keys are made once
+ * per call. */
 CRU_SIMD_TARGET void
-_cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
-                       guint8 *restrict mask)
+_cru_random_bits_simd (const CruRng *rng, guint64 first, guint64 n, float p,
+                       guint8 *restrict bits)
 {
   const __m256i m0 = _mm256_set1_epi64x (0xD2511F53u);
   const __m256i m1 = _mm256_set1_epi64x (0xCD9E8D57u);
@@ -532,38 +535,28 @@ _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
   const __m256i model = _mm256_set1_epi64x (rng->model_key);
   const __m256 vp = _mm256_set1_ps (p);
   __m256i k0[10], k1[10];
+  uint32_t a = rng->key[0], b = rng->key[1];
   guint64 i = 0;
 
-  {
-    uint32_t a = rng->key[0], b = rng->key[1];
-
-    for (int r = 0; r < 10; r++)
-      {
-        if (r > 0)
-          {
-            a += 0x9E3779B9u;
-            b += 0xBB67AE85u;
-          }
-        k0[r] = _mm256_set1_epi64x (a);
-        k1[r] = _mm256_set1_epi64x (b);
-      }
-  }
-
-  /* up to the first element of a block */
-  if (first % 4 != 0)
+  for (int r = 0; r < 10; r++)
     {
-      i = MIN (n, 4 - first % 4);
-      _cru_random_mask_scalar (rng, first, 0, i, p, mask);
+      if (r > 0)
+        {
+          a += 0x9E3779B9u;
+          b += 0xBB67AE85u;
+        }
+      k0[r] = _mm256_set1_epi64x (a);
+      k1[r] = _mm256_set1_epi64x (b);
     }
   for (; i + 64 <= n; i += 64)
     {
-      guint64 b = (first + i) / 4;
+      guint64 blk = (first + i) / 4;
       PhiloxLanes s0, s1, s2, s3;
 
-      philox_lanes_init (&s0, b, name, model);
-      philox_lanes_init (&s1, b + 4, name, model);
-      philox_lanes_init (&s2, b + 8, name, model);
-      philox_lanes_init (&s3, b + 12, name, model);
+      philox_lanes_init (&s0, blk, name, model);
+      philox_lanes_init (&s1, blk + 4, name, model);
+      philox_lanes_init (&s2, blk + 8, name, model);
+      philox_lanes_init (&s3, blk + 12, name, model);
 #pragma GCC unroll 10
       for (int r = 0; r < 10; r++)
         {
@@ -572,25 +565,75 @@ _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
           philox_lanes_round (&s2, m0, m1, k0[r], k1[r]);
           philox_lanes_round (&s3, m0, m1, k0[r], k1[r]);
         }
-      philox_lanes_mask (&s0, &s1, vp, mask + i);
-      philox_lanes_mask (&s2, &s3, vp, mask + i + 32);
+      store_bits32 (bits + i / 8, philox_lanes_bits (&s0, &s1, vp));
+      store_bits32 (bits + i / 8 + 4, philox_lanes_bits (&s2, &s3, vp));
     }
-  for (; i + 32 <= n; i += 32)
-    {
-      guint64 b = (first + i) / 4;
-      PhiloxLanes s0, s1;
+  _cru_random_bits_scalar (rng, first, i, n, p, bits);
+}
 
-      philox_lanes_init (&s0, b, name, model);
-      philox_lanes_init (&s1, b + 4, name, model);
-#pragma GCC unroll 10
-      for (int r = 0; r < 10; r++)
+/* _cru_l1_masked_simd with Δ made in place and the mask read from bits: four elements
+ * (half a byte of bits) per step. */
+CRU_SIMD_TARGET void
+_cru_diff_l1_bits_simd (const float *restrict x, const float *restrict base,
+                        const guint8 *restrict bits, guint64 n, double acc[2])
+{
+  const __m256d sign = _mm256_set1_pd (-0.0);
+  const __m256i select = _mm256_setr_epi64x (1, 2, 4, 8);
+  guint64 start = 0;
+
+  for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      __m256d l0[8], l1[8];
+      double lanes0[CRU_FIXED_SUM_LANES], lanes1[CRU_FIXED_SUM_LANES];
+
+      for (int q = 0; q < 8; q++)
+        l0[q] = l1[q] = _mm256_setzero_pd ();
+      for (guint64 r = 0; r < CRU_FIXED_SUM_BLOCK; r += CRU_FIXED_SUM_LANES)
+        for (int q = 0; q < 8; q++)
+          {
+            guint64 j = start + r + 4 * (guint64) q;
+            __m128 d = _mm_sub_ps (_mm_loadu_ps (x + j), _mm_loadu_ps (base + j));
+            __m256d t = _mm256_andnot_pd (sign, _mm256_cvtps_pd (d));
+            __m256i nibble = _mm256_set1_epi64x ((bits[j / 8] >> (j % 8)) & 0xf);
+            __m256i keep = _mm256_cmpeq_epi64 (_mm256_and_si256 (nibble, select), select);
+
+            l0[q] = _mm256_add_pd (l0[q], t);
+            l1[q] = _mm256_add_pd (l1[q], _mm256_and_pd (_mm256_castsi256_pd (keep), t));
+          }
+      for (int q = 0; q < 8; q++)
         {
-          philox_lanes_round (&s0, m0, m1, k0[r], k1[r]);
-          philox_lanes_round (&s1, m0, m1, k0[r], k1[r]);
+          _mm256_storeu_pd (lanes0 + 4 * q, l0[q]);
+          _mm256_storeu_pd (lanes1 + 4 * q, l1[q]);
         }
-      philox_lanes_mask (&s0, &s1, vp, mask + i);
+      acc[0] += cru_fixed_sum_lanes (lanes0);
+      acc[1] += cru_fixed_sum_lanes (lanes1);
     }
-  _cru_random_mask_scalar (rng, first, i, n, p, mask);
+  _cru_diff_l1_bits_scalar (x, base, bits, start, n, acc);
+}
+
+CRU_SIMD_TARGET void
+_cru_diff_mask_scale_bits_simd (float *restrict delta, const float *restrict x,
+                                const float *restrict base, const guint8 *restrict bits,
+                                guint64 n, CruKernelScale scale, float factor, float w)
+{
+  const __m256 vw = _mm256_set1_ps (w), vf = _mm256_set1_ps (factor);
+  const __m256i select = _mm256_setr_epi32 (1, 2, 4, 8, 16, 32, 64, 128);
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 v = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+      __m256i byte = _mm256_set1_epi32 (bits[i / 8]);
+      __m256i keep = _mm256_cmpeq_epi32 (_mm256_and_si256 (byte, select), select);
+
+      v = _mm256_and_ps (_mm256_castsi256_ps (keep), v);   /* +0.0 where dropped */
+      if (scale == CRU_KERNEL_SCALE_MUL)
+        v = _mm256_mul_ps (v, vf);
+      else if (scale == CRU_KERNEL_SCALE_DIV)
+        v = _mm256_div_ps (v, vf);
+      _mm256_storeu_ps (delta + i, _mm256_mul_ps (v, vw));
+    }
+  _cru_diff_mask_scale_bits_scalar (delta, x, base, bits, i, n, scale, factor, w);
 }
 
 #else /* no x86: never called, _cru_kernels_simd_supported () is FALSE */
@@ -610,8 +653,15 @@ void _cru_sdm_add_simd (float *restrict out, const float *restrict x,
                         const float *restrict base, guint64 n, float w, float p_up)
 { g_assert_not_reached (); }
 
-void _cru_random_mask_simd (const CruRng *rng, guint64 first, guint64 n, float p,
-                            guint8 *restrict mask)
+void _cru_random_bits_simd (const CruRng *rng, guint64 first, guint64 n, float p,
+                            guint8 *restrict bits)
+{ g_assert_not_reached (); }
+void _cru_diff_l1_bits_simd (const float *restrict x, const float *restrict base,
+                             const guint8 *restrict bits, guint64 n, double acc[2])
+{ g_assert_not_reached (); }
+void _cru_diff_mask_scale_bits_simd (float *restrict delta, const float *restrict x,
+                                     const float *restrict base, const guint8 *restrict bits,
+                                     guint64 n, CruKernelScale scale, float factor, float w)
 { g_assert_not_reached (); }
 
 void _cru_weighted_sum_simd (float *restrict out, const float *const *x, const float *w,

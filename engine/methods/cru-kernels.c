@@ -1,4 +1,5 @@
-/* cru-kernels.c — scalar reference kernels and the run-time choice of their AVX2 twins
+/* cru-kernels.c — scalar reference kernels and the run-time choice of their AVX2 and
+ * AVX-512 twins
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -10,7 +11,15 @@
 #include "cru-fixed-sum.h"
 #include "cru-select.h"
 
-static gint simd_state = -1;   /* -1 unknown, 0 off, 1 on */
+static gint isa_state = -1;   /* -1 unknown, else a CruKernelsIsa */
+
+static CruKernelsIsa
+isa_best (void)
+{
+  if (_cru_kernels_avx512_supported ())
+    return CRU_KERNELS_AVX512;
+  return _cru_kernels_simd_supported () ? CRU_KERNELS_AVX2 : CRU_KERNELS_SCALAR;
+}
 
 gboolean
 cru_kernels_simd_available (void)
@@ -18,23 +27,47 @@ cru_kernels_simd_available (void)
   return _cru_kernels_simd_supported ();
 }
 
+CruKernelsIsa
+cru_kernels_isa_available (void)
+{
+  return isa_best ();
+}
+
+void
+cru_kernels_set_isa (CruKernelsIsa isa)
+{
+  g_atomic_int_set (&isa_state, MIN (isa, isa_best ()));
+}
+
 void
 cru_kernels_set_simd_enabled (gboolean enabled)
 {
-  g_atomic_int_set (&simd_state, enabled && _cru_kernels_simd_supported () ? 1 : 0);
+  cru_kernels_set_isa (enabled ? CRU_KERNELS_AVX512 : CRU_KERNELS_SCALAR);
+}
+
+static inline CruKernelsIsa
+isa (void)
+{
+  gint s = g_atomic_int_get (&isa_state);
+
+  if (G_UNLIKELY (s < 0))
+    {
+      s = isa_best ();
+      g_atomic_int_set (&isa_state, s);
+    }
+  return s;
 }
 
 static inline gboolean
 use_simd (void)
 {
-  gint s = g_atomic_int_get (&simd_state);
+  return isa () >= CRU_KERNELS_AVX2;
+}
 
-  if (G_UNLIKELY (s < 0))
-    {
-      s = _cru_kernels_simd_supported () ? 1 : 0;
-      g_atomic_int_set (&simd_state, s);
-    }
-  return s;
+static inline gboolean
+use_avx512 (void)
+{
+  return isa () >= CRU_KERNELS_AVX512;
 }
 
 /* ---- scalar references (also the tails of the SIMD kernels) ---- */
@@ -228,6 +261,62 @@ _cru_random_mask_scalar (const CruRng *rng, guint64 first, guint64 begin, guint6
     }
 }
 
+/* Bit i % 8 of byte i / 8 is element @first + i's DARE mask; @begin is a multiple of 8. */
+void
+_cru_random_bits_scalar (const CruRng *rng, guint64 first, guint64 begin, guint64 n, float p,
+                         guint8 *restrict bits)
+{
+  guint8 mask[64];
+
+  for (guint64 i = begin; i < n; i += 64)
+    {
+      guint64 len = MIN (n - i, (guint64) 64);
+
+      _cru_random_mask_scalar (rng, first + i, 0, len, p, mask);
+      cru_kernel_mask_pack (mask, len, bits + i / 8);
+    }
+}
+
+/* The reference of the fused L1 kernel: Δ and the 0/1 mask of each block, then the sums. */
+void
+_cru_diff_l1_bits_scalar (const float *restrict x, const float *restrict base,
+                          const guint8 *restrict bits, guint64 begin, guint64 n, double acc[2])
+{
+  float d[CRU_FIXED_SUM_BLOCK];
+  guint8 mask[CRU_FIXED_SUM_BLOCK];
+
+  for (guint64 start = begin; start < n; start += CRU_FIXED_SUM_BLOCK)
+    {
+      double sums[2];
+      guint64 len = MIN (n - start, (guint64) CRU_FIXED_SUM_BLOCK);
+
+      _cru_sub_scalar (d, x + start, base + start, 0, len);
+      cru_kernel_mask_unpack (bits + start / 8, len, mask);
+      cru_fixed_sum_l1_masked (d, mask, len, sums);
+      acc[0] += sums[0];
+      acc[1] += sums[1];
+    }
+}
+
+void
+_cru_diff_mask_scale_bits_scalar (float *restrict delta, const float *restrict x,
+                                  const float *restrict base, const guint8 *restrict bits,
+                                  guint64 begin, guint64 n, CruKernelScale scale, float factor,
+                                  float w)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      float v = x[i] - base[i];
+
+      v = (bits[i / 8] >> (i % 8)) & 1 ? v : 0.0f;
+      if (scale == CRU_KERNEL_SCALE_MUL)
+        v = v * factor;
+      else if (scale == CRU_KERNEL_SCALE_DIV)
+        v = v / factor;
+      delta[i] = v * w;
+    }
+}
+
 /* ---- public entry points ---- */
 
 void
@@ -364,13 +453,43 @@ cru_kernel_sum_deltas (float *restrict out, const float *restrict base,
 }
 
 void
-cru_kernel_random_mask (const CruRng *rng, guint64 first, guint64 n, float p,
-                        guint8 *restrict mask)
+cru_kernel_random_bits (const CruRng *rng, guint64 first, guint64 n, float p,
+                        guint8 *restrict bits)
 {
-  if (use_simd ())
-    _cru_random_mask_simd (rng, first, n, p, mask);
+  if (first % 4 != 0)   /* not at a Philox block: only elementwise tests chunk so */
+    _cru_random_bits_scalar (rng, first, 0, n, p, bits);
+  else if (use_avx512 ())
+    _cru_random_bits_avx512 (rng, first, n, p, bits);
+  else if (use_simd ())
+    _cru_random_bits_simd (rng, first, n, p, bits);
   else
-    _cru_random_mask_scalar (rng, first, 0, n, p, mask);
+    _cru_random_bits_scalar (rng, first, 0, n, p, bits);
+}
+
+void
+cru_kernel_diff_l1_bits (const float *restrict x, const float *restrict base,
+                         const guint8 *restrict bits, guint64 n, double acc[2])
+{
+  if (use_avx512 ())
+    _cru_diff_l1_bits_avx512 (x, base, bits, n, acc);
+  else if (use_simd ())
+    _cru_diff_l1_bits_simd (x, base, bits, n, acc);
+  else
+    _cru_diff_l1_bits_scalar (x, base, bits, 0, n, acc);
+}
+
+void
+cru_kernel_diff_mask_scale_bits (float *restrict delta, const float *restrict x,
+                                 const float *restrict base, const guint8 *restrict bits,
+                                 guint64 n, CruKernelScale scale, float factor, float w)
+{
+  g_return_if_fail (scale != CRU_KERNEL_SCALE_NONE);
+  if (use_avx512 ())
+    _cru_diff_mask_scale_bits_avx512 (delta, x, base, bits, n, scale, factor, w);
+  else if (use_simd ())
+    _cru_diff_mask_scale_bits_simd (delta, x, base, bits, n, scale, factor, w);
+  else
+    _cru_diff_mask_scale_bits_scalar (delta, x, base, bits, 0, n, scale, factor, w);
 }
 
 /* Eight 0/1 bytes to one byte of bits: the multiply moves byte i's bit to bit 56 + i, and

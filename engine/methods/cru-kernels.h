@@ -1,4 +1,4 @@
-/* cru-kernels.h — the element loops of the merge methods, with AVX2 twins chosen at run time
+/* cru-kernels.h — the element loops of the merge methods, with SIMD twins chosen at run time
  *
  * Each kernel performs, per element, exactly the operations of the scalar code it replaced,
  * in the same order and the same precision, so the SIMD path gives the same bits: FMA is
@@ -87,17 +87,43 @@ void cru_kernel_diff_hist_low  (const float *restrict x, const float *restrict b
 void cru_kernel_diff_kept_sum  (const float *restrict x, const float *restrict base,
                                 guint64 n, double p, double *acc);
 
-/* DARE's mask: mask[i] = (the uniform float of absolute element first + i) < p, exactly as
- * cru_rng_uniform1 () < p, one Philox block per four elements. */
-void cru_kernel_random_mask  (const CruRng *rng, guint64 first, guint64 n, float p,
-                              guint8 *restrict mask);
+/* DARE's masks as bits, fused with the passes that use them (one pass over the inputs each,
+ * Δ = x − base computed as cru_kernel_sub does and never stored):
+ *  - random_bits: bit i % 8 of byte i / 8 = (the uniform float of absolute element
+ *    @first + i) < p, exactly as cru_rng_uniform1 () < p, one Philox block per four
+ *    elements (the SIMD kernels start at a block: @first a multiple of 4); the last byte's
+ *    unused bits are zero;
+ *  - diff_l1_bits: cru_kernel_l1_masked of Δ under those bits (the same fixed order);
+ *  - diff_mask_scale_bits: delta = cru_kernel_mask_scale of Δ under those bits (@scale is
+ *    not CRU_KERNEL_SCALE_NONE). */
+void cru_kernel_random_bits  (const CruRng *rng, guint64 first, guint64 n, float p,
+                              guint8 *restrict bits);
+void cru_kernel_diff_l1_bits (const float *restrict x, const float *restrict base,
+                              const guint8 *restrict bits, guint64 n, double acc[2]);
+void cru_kernel_diff_mask_scale_bits (float *restrict delta, const float *restrict x,
+                                      const float *restrict base,
+                                      const guint8 *restrict bits, guint64 n,
+                                      CruKernelScale scale, float factor, float w);
+
 /* A 0/1 byte mask as bits (bit i % 8 of byte i / 8, the last byte's unused bits zero), and
  * back: DARE keeps a streamed tensor's masks between its L1 pass and its apply. */
 void cru_kernel_mask_pack    (const guint8 *restrict mask, guint64 n, guint8 *restrict bits);
 void cru_kernel_mask_unpack  (const guint8 *restrict bits, guint64 n, guint8 *restrict mask);
 
+/* The kernel sets, each giving the same bits: the scalar references, AVX2 twins of every
+ * kernel, and AVX-512 (F, BW, DQ, VL) twins of the DARE bit kernels, whose Philox draws are
+ * most of DARE's time. */
+typedef enum {
+  CRU_KERNELS_SCALAR,
+  CRU_KERNELS_AVX2,
+  CRU_KERNELS_AVX512,
+} CruKernelsIsa;
+
 /* Whether this CPU has the SIMD kernels (AVX2), and switching them off (tests compare). */
-gboolean cru_kernels_simd_available   (void);
-void     cru_kernels_set_simd_enabled (gboolean enabled);
+gboolean      cru_kernels_simd_available   (void);
+void          cru_kernels_set_simd_enabled (gboolean enabled);
+/* The best set this CPU runs, and choosing one (at most that; tests compare them all). */
+CruKernelsIsa cru_kernels_isa_available    (void);
+void          cru_kernels_set_isa          (CruKernelsIsa isa);
 
 G_END_DECLS

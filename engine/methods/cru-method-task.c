@@ -263,22 +263,6 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
                                     CRU_SELECT_ABS, mask);
         break;
       }
-    case SPARSIFY_RANDOM:
-      {
-        guint8 *bits = mask_cache (call, kind, m);
-
-        if (bits != NULL && ms->bits_ready)
-          {
-            cru_kernel_mask_unpack (bits, n, mask);
-            break;
-          }
-        cru_rng_init (&rng, call->seed, call->tensor_name,
-                      call->model_keys ? call->model_keys[m] : m);
-        cru_kernel_random_mask (&rng, call->offset, n, (float) density, mask);
-        if (bits != NULL)
-          cru_kernel_mask_pack (mask, n, bits);
-        break;
-      }
     case SPARSIFY_DELLA:
       {
         double epsilon = _cru_call_model_param (method, call, m, "epsilon");
@@ -291,6 +275,7 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
         della_mask (call, delta, density, epsilon, &rng, mask);
         break;
       }
+    case SPARSIFY_RANDOM:   /* random_delta */
     case SPARSIFY_NONE:
     default:
       return TRUE;
@@ -323,6 +308,62 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
   return TRUE;
 }
 
+/* DARE's mask bits of model @m for this call: the ones its L1 pass kept in the stream state,
+ * or drawn now — into that cache during the L1 pass, else into @scratch. */
+static const guint8 *
+random_bits (const CruMethodCall *call, int m, double density, guint8 *scratch)
+{
+  TaskModelStream *ms = model_stream (call, m);
+  guint8 *bits = mask_cache (call, SPARSIFY_RANDOM, m);
+  CruRng rng;
+
+  if (bits != NULL && ms->bits_ready)
+    return bits;
+  if (bits == NULL)
+    bits = scratch;
+  cru_rng_init (&rng, call->seed, call->tensor_name, call->model_keys ? call->model_keys[m] : m);
+  cru_kernel_random_bits (&rng, call->offset, call->count, (float) density, bits);
+  return bits;
+}
+
+/* DARE: model @m's Δ under its random mask, rescaled and weighted, in one pass over the
+ * inputs (and one more for the L1 sums of a tensor that is not streamed). */
+static void
+random_delta (const CruMethod *method, const CruMethodCall *call, int m, Rescale rescale,
+              float w, float *restrict delta, guint8 *scratch)
+{
+  double density = _cru_call_model_param (method, call, m, "density");
+  const guint8 *bits = random_bits (call, m, density, scratch);
+  TaskModelStream *ms = model_stream (call, m);
+  CruKernelScale scale = CRU_KERNEL_SCALE_MASK;
+  float factor = 1.0f;
+
+  if (rescale == RESCALE_L1 && ms)
+    {
+      scale = ms->scale;
+      factor = ms->factor;
+    }
+  else if (rescale == RESCALE_L1)
+    {
+      /* in the fixed order every backend uses, so the factor is the same bits on the GPU */
+      double l1[2] = { 0.0, 0.0 };
+
+      cru_kernel_diff_l1_bits (call->models[m], call->base, bits, call->count, l1);
+      if (l1[0] >= 1e-7 && l1[1] >= 1e-7)
+        {
+          scale = CRU_KERNEL_SCALE_MUL;
+          factor = (float) l1[0] / (float) l1[1];
+        }
+    }
+  else if (rescale == RESCALE_INVERSE && density > 0.0)
+    {
+      scale = CRU_KERNEL_SCALE_DIV;
+      factor = (float) density;
+    }
+  cru_kernel_diff_mask_scale_bits (delta, call->models[m], call->base, bits, call->count,
+                                   scale, factor, w);
+}
+
 static gboolean
 task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify kind,
                    gboolean consensus, GError **error)
@@ -346,11 +387,16 @@ task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify 
 
       w[m] = (float) _cru_call_model_param (method, call, m, "weight");
       wsum += w[m];
+      deltas[m] = delta;
+      if (kind == SPARSIFY_RANDOM && _cru_call_model_param (method, call, m, "density") < 1.0)
+        {
+          random_delta (method, call, m, rescale, w[m], delta, mask);
+          continue;
+        }
       cru_kernel_sub (delta, call->models[m], b, n);
       if (!sparsify_delta (method, call, m, kind, rescale, delta, mask, &scale, &factor, error))
         return FALSE;
       cru_kernel_mask_scale (delta, mask, n, scale, factor, w[m]);
-      deltas[m] = delta;
     }
 
   if (consensus)
@@ -410,7 +456,14 @@ task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
 
       if (!(_cru_call_model_param (method, chunk, m, "density") < 1.0))
         continue;   /* not sparsified */
-      if (pass == l1_pass && rescale == RESCALE_L1)
+      if (pass == l1_pass && rescale == RESCALE_L1 && kind == SPARSIFY_RANDOM)
+        {
+          double density = _cru_call_model_param (method, chunk, m, "density");
+          const guint8 *bits = random_bits (chunk, m, density, mask);
+
+          cru_kernel_diff_l1_bits (chunk->models[m], chunk->base, bits, n, ms->l1);
+        }
+      else if (pass == l1_pass && rescale == RESCALE_L1)
         {
           CruKernelScale scale;
           float factor;

@@ -337,28 +337,116 @@ test_fixed_sums (void)
   cru_kernels_set_simd_enabled (TRUE);
 }
 
-/* DARE's mask equals cru_rng_uniform1 () < p, element by element, for any start (the block
- * counter's high word included) and length. */
+/* DARE's mask bits equal cru_rng_uniform1 () < p, element by element, for any start (the
+ * block counter's high word included), any length and p (0, 1, above 1 and NaN included),
+ * with every kernel set this CPU has; nothing is written past the last byte, whose spare
+ * bits are zero. */
 static void
-test_random_mask (void)
+test_random_bits (void)
 {
-  static const guint64 firsts[] = { 0, 1, 2, 3, 5, 1000003, (G_GUINT64_CONSTANT (1) << 34) - 9 };
-  g_autofree guint8 *expected = g_new (guint8, N_MAX);
-  g_autofree guint8 *got = g_new (guint8, N_MAX);
+  static const guint64 firsts[] = { 0, 1, 3, 8, 1000000, 1000006,
+                                     (G_GUINT64_CONSTANT (1) << 34) - 8 };
+  /* the last three: p at and around one element's own uniform, below 0.5 (finer than 2^-24) */
+  float ps[] = { 0.3f, 0.9f, 0.0f, 1.0f, 0.5f + 1e-7f, 1.5f, -0.2f, NAN, 0.0f, 0.0f, 0.0f };
+  g_autofree guint8 *expected = g_new (guint8, N_MAX / 8 + 2);
+  g_autofree guint8 *got = g_new (guint8, N_MAX / 8 + 2);
   CruRng rng;
+  guint checked = 0;
 
   cru_rng_init (&rng, G_GUINT64_CONSTANT (0x123456789), "model.layers.0.mlp.up_proj.weight", 1);
+  for (guint64 i = 0; ps[8] == 0.0f; i++)
+    if (cru_rng_uniform1 (&rng, i) < 0.5f)
+      ps[8] = cru_rng_uniform1 (&rng, i);
+  ps[9] = nextafterf (ps[8], 1.0f);
+  ps[10] = nextafterf (ps[8], 0.0f);
   for (guint f = 0; f < G_N_ELEMENTS (firsts); f++)
-    for (guint64 n = 0; n < N_MAX; n = n < 70 ? n + 1 : n * 3 + 1)
-      for (int simd = 0; simd < 2; simd++)
+    for (guint64 n = 0; n < N_MAX; n = n < 140 ? n + 1 : n * 3 + 1)
+      for (guint pi = 0; pi < G_N_ELEMENTS (ps); pi++)
         {
-          float p = simd ? 0.3f : 0.9f;
+          guint64 bytes = (n + 7) / 8;
+
+          memset (expected, 0, bytes);
           for (guint64 i = 0; i < n; i++)
-            expected[i] = cru_rng_uniform1 (&rng, firsts[f] + i) < p;
-          cru_kernels_set_simd_enabled (simd);
-          cru_kernel_random_mask (&rng, firsts[f], n, p, got);
-          assert_same_bits (expected, got, n);
+            if (cru_rng_uniform1 (&rng, firsts[f] + i) < ps[pi])
+              expected[i / 8] |= (guint8) (1u << (i % 8));
+          for (int isa = CRU_KERNELS_SCALAR; isa <= (int) cru_kernels_isa_available (); isa++)
+            {
+              memset (got, 0xa5, N_MAX / 8 + 2);
+              cru_kernels_set_isa (isa);
+              cru_kernel_random_bits (&rng, firsts[f], n, ps[pi], got);
+              assert_same_bits (expected, got, bytes);
+              g_assert_cmpint (got[bytes], ==, 0xa5);
+              checked++;
+            }
         }
+  cru_kernels_set_simd_enabled (TRUE);
+  g_assert_cmpuint (checked, >, 0);
+  if (cru_kernels_isa_available () < CRU_KERNELS_AVX512)
+    g_test_message ("this CPU has no AVX-512: its kernels were not compared");
+}
+
+/* The fused DARE kernels: Δ's L1 sums under mask bits (continued over chunks of whole
+ * blocks) equal cru_kernel_sub + unpack + cru_fixed_sum_l1_masked, and the masked, scaled,
+ * weighted Δ equals cru_kernel_sub + cru_kernel_mask_scale — with every kernel set, for
+ * every length and specials (NaN, infinities, zeros of both signs, denormals). */
+static void
+test_bits_kernels (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  const guint64 nmax = 5 * CRU_FIXED_SUM_BLOCK + 77;
+  g_autofree float *x = g_new (float, nmax);
+  g_autofree float *b = g_new (float, nmax);
+  g_autofree float *d = g_new (float, nmax);
+  g_autofree float *want = g_new (float, nmax);
+  g_autofree float *got = g_new (float, nmax);
+  g_autofree guint8 *mask = g_new (guint8, nmax);
+  g_autofree guint8 *bits = g_new (guint8, nmax / 8 + 1);
+  static const CruKernelScale scales[] = { CRU_KERNEL_SCALE_MASK, CRU_KERNEL_SCALE_MUL,
+                                           CRU_KERNEL_SCALE_DIV };
+
+  fill (x, nmax, specials);
+  fill (b, nmax, specials);
+  for (guint64 i = 0; i < nmax; i++)
+    mask[i] = next_u32 () % 3 != 0;
+  cru_kernel_mask_pack (mask, nmax, bits);
+  for (guint64 n = 0; n <= nmax; n = n < 40 ? n + 1 : n * 2 + 13)
+    {
+      double expected[2] = { 0.0, 0.0 };
+
+      cru_kernels_set_simd_enabled (FALSE);
+      cru_kernel_sub (d, x, b, n);
+      cru_kernel_l1_masked (d, mask, n, expected);
+      for (int isa = CRU_KERNELS_SCALAR; isa <= (int) cru_kernels_isa_available (); isa++)
+        {
+          cru_kernels_set_isa (isa);
+          for (guint64 chunk = CRU_FIXED_SUM_BLOCK; chunk <= n + CRU_FIXED_SUM_BLOCK;
+               chunk += 2 * CRU_FIXED_SUM_BLOCK)
+            {
+              double sums[2] = { 0.0, 0.0 };
+
+              for (guint64 off = 0; off < n; off += chunk)
+                cru_kernel_diff_l1_bits (x + off, b + off, bits + off / 8, MIN (chunk, n - off),
+                                         sums);
+              if (memcmp (sums, expected, sizeof sums) != 0
+                  && !(isnan (sums[0]) && isnan (expected[0]) && isnan (sums[1])
+                       && isnan (expected[1])))
+                g_error ("set %d, n %" G_GUINT64_FORMAT ": L1 sums %a %a, expected %a %a", isa,
+                         n, sums[0], sums[1], expected[0], expected[1]);
+            }
+          for (guint s = 0; s < G_N_ELEMENTS (scales); s++)
+            {
+              cru_kernels_set_simd_enabled (FALSE);
+              cru_kernel_sub (want, x, b, n);
+              cru_kernel_mask_scale (want, mask, n, scales[s], 1.75f, -0.6f);
+              cru_kernels_set_isa (isa);
+              memset (got, 0x5a, nmax * sizeof (float));
+              cru_kernel_diff_mask_scale_bits (got, x, b, bits, n, scales[s], 1.75f, -0.6f);
+              assert_same_floats (want, got, n);
+              if (n < nmax)
+                g_assert_cmphex (((guint32 *) got)[n], ==, 0x5a5a5a5a);
+            }
+        }
+    }
   cru_kernels_set_simd_enabled (TRUE);
 }
 
@@ -706,7 +794,11 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/methods/kernels/sums3-equals-three-loops", test_sums3);
   g_test_add_func ("/methods/select/large-inputs-match-sorting", test_select_large);
-  g_test_add_func ("/methods/kernels/random-mask-equals-rng", test_random_mask);
+  g_test_add_func ("/methods/kernels/random-bits-equal-rng", test_random_bits);
+  g_test_add_data_func ("/methods/kernels/dare-bits-fused", GINT_TO_POINTER (FALSE),
+                        test_bits_kernels);
+  g_test_add_data_func ("/methods/kernels/dare-bits-fused-specials", GINT_TO_POINTER (TRUE),
+                        test_bits_kernels);
   g_test_add_func ("/methods/kernels/mask-pack-unpack", test_mask_pack);
   g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
   g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
