@@ -251,6 +251,8 @@ gather (CruWorker *w, CruExpr *e, guint64 unit, int n_passes, gpointer state, GE
     {
       CruMethodCall call;
 
+      if (e->method->stream_pass_skip && e->method->stream_pass_skip (e->method, pass, state))
+        continue;
       w->gathering = gathering || pass > 0;   /* what the disk gives is progress once */
 
       for (guint64 off = 0; off < e->numel; off += unit)

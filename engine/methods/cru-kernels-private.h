@@ -43,6 +43,10 @@ void    _cru_diff_hist_low_scalar  (const float *restrict x, const float *restri
                                     guint64 begin, guint64 n, uint32_t high,
                                     guint32 *restrict hist, uint32_t next_high,
                                     uint32_t *next_low);
+void    _cru_diff_hist_window_scalar (const float *restrict x, const float *restrict base,
+                                      guint64 begin, guint64 n, guint32 *restrict hist,
+                                      guint64 *zeros, const uint32_t *digits,
+                                      guint32 *restrict window);
 void    _cru_random_mask_scalar  (const CruRng *rng, guint64 first, guint64 begin, guint64 n,
                                   float p, guint8 *restrict mask);
 
@@ -84,6 +88,9 @@ void    _cru_diff_hist_high_simd (const float *restrict x, const float *restrict
 void    _cru_diff_hist_low_simd  (const float *restrict x, const float *restrict base,
                                   guint64 n, uint32_t high, guint32 *restrict hist,
                                   uint32_t next_high, uint32_t *next_low);
+void    _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
+                                    guint64 n, guint32 *restrict hist, guint64 *zeros,
+                                    const uint32_t *digits, guint32 *restrict window);
 void    _cru_diff_kept_sum_simd  (const float *restrict x, const float *restrict base,
                                   guint64 n, double p, double *acc);
 

@@ -443,6 +443,72 @@ _cru_diff_hist_low_simd (const float *restrict x, const float *restrict base, gu
   _cru_diff_hist_low_scalar (x, base, i, n, high, hist, next_high, next_low);
 }
 
+/* _cru_diff_hist_high_simd, and the window's entries listed as in _cru_diff_hist_low_simd:
+ * j << 16 | low for a key in the window's digit j. */
+G_STATIC_ASSERT (CRU_HIST_WINDOW == 3);
+
+CRU_SIMD_TARGET void
+_cru_diff_hist_window_simd (const float *restrict x, const float *restrict base, guint64 n,
+                            guint32 *restrict hist, guint64 *zeros, const uint32_t *digits,
+                            guint32 *restrict window)
+{
+  const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
+  const __m256i low_mask = _mm256_set1_epi32 (0xffff);
+  const __m256i d0 = _mm256_set1_epi32 ((int) digits[0]);
+  const __m256i d1 = _mm256_set1_epi32 ((int) digits[1]);
+  const __m256i d2 = _mm256_set1_epi32 ((int) digits[2]);
+  const __m256i slot1 = _mm256_set1_epi32 (1 << 16), slot2 = _mm256_set1_epi32 (2 << 16);
+  const __m256 zero = _mm256_setzero_ps ();
+  uint32_t list[HIST_LOW_BLOCK + 8];
+  guint64 z = 0, i = 0;
+
+  while (i + 8 <= n)
+    {
+      guint64 end = MIN (n, i + HIST_LOW_BLOCK) & ~(guint64) 7;
+      guint len = 0;
+
+      for (; i < end; i += 8)
+        {
+          __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+          __m256i key = _mm256_and_si256 (_mm256_castps_si256 (d), abs_mask);
+          __m256i top = _mm256_srli_epi32 (key, 16);
+          __m256i e0 = _mm256_cmpeq_epi32 (top, d0), e1 = _mm256_cmpeq_epi32 (top, d1);
+          __m256i e2 = _mm256_cmpeq_epi32 (top, d2);
+          __m256i entry = _mm256_or_si256 (_mm256_and_si256 (key, low_mask),
+                                           _mm256_or_si256 (_mm256_and_si256 (e1, slot1),
+                                                            _mm256_and_si256 (e2, slot2)));
+          guint in = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (
+                                                   _mm256_or_si256 (e0, _mm256_or_si256 (e1, e2))));
+          __m256i order = _mm256_cvtepu8_epi32 (_mm_cvtsi64_si128 ((long long) pack_lanes[in]));
+
+          if (hist)
+            {
+              uint32_t h[8];
+
+              _mm256_storeu_si256 ((__m256i *) h, top);
+              hist[h[0]]++;
+              hist[h[1]]++;
+              hist[h[2]]++;
+              hist[h[3]]++;
+              hist[h[4]]++;
+              hist[h[5]]++;
+              hist[h[6]]++;
+              hist[h[7]]++;
+            }
+          _mm256_storeu_si256 ((__m256i *) (list + len),
+                               _mm256_permutevar8x32_epi32 (entry, order));
+          len += (guint) __builtin_popcount (in);
+          z += (guint64) __builtin_popcount (_mm256_movemask_ps (_mm256_cmp_ps (d, zero,
+                                                                                _CMP_EQ_OQ)));
+        }
+      for (guint j = 0; j < len; j++)
+        window[list[j]]++;
+    }
+  if (zeros)
+    *zeros += z;
+  _cru_diff_hist_window_scalar (x, base, i, n, hist, zeros, digits, window);
+}
+
 CRU_SIMD_TARGET void
 _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, guint64 n,
                          double p, double *acc)
@@ -647,6 +713,10 @@ void _cru_diff_hist_low_simd (const float *restrict x, const float *restrict bas
 { g_assert_not_reached (); }
 void _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, guint64 n,
                               double p, double *acc)
+{ g_assert_not_reached (); }
+void _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
+                                 guint64 n, guint32 *restrict hist, guint64 *zeros,
+                                 const uint32_t *digits, guint32 *restrict window)
 { g_assert_not_reached (); }
 
 void _cru_sdm_add_simd (float *restrict out, const float *restrict x,

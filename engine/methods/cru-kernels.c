@@ -243,6 +243,29 @@ _cru_diff_hist_low_scalar (const float *restrict x, const float *restrict base, 
 }
 
 void
+_cru_diff_hist_window_scalar (const float *restrict x, const float *restrict base,
+                              guint64 begin, guint64 n, guint32 *restrict hist, guint64 *zeros,
+                              const uint32_t *digits, guint32 *restrict window)
+{
+  guint64 z = 0;
+
+  for (guint64 i = begin; i < n; i++)
+    {
+      float d = x[i] - base[i];
+      uint32_t key = cru_select_key (d, CRU_SELECT_ABS);
+
+      if (hist)
+        hist[key >> 16]++;
+      for (guint j = 0; j < CRU_HIST_WINDOW; j++)
+        if ((key >> 16) == digits[j])
+          window[(j << 16) | (key & 0xffffu)]++;
+      z += d == 0.0f;
+    }
+  if (zeros)
+    *zeros += z;
+}
+
+void
 _cru_random_mask_scalar (const CruRng *rng, guint64 first, guint64 begin, guint64 n, float p,
                          guint8 *restrict mask)
 {
@@ -571,6 +594,17 @@ cru_kernel_diff_hist_low (const float *restrict x, const float *restrict base, g
     _cru_diff_hist_low_simd (x, base, n, high, hist, next_high, next_low);
   else
     _cru_diff_hist_low_scalar (x, base, 0, n, high, hist, next_high, next_low);
+}
+
+void
+cru_kernel_diff_hist_window (const float *restrict x, const float *restrict base, guint64 n,
+                             guint32 *restrict hist, guint64 *zeros,
+                             const uint32_t digits[CRU_HIST_WINDOW], guint32 *restrict window)
+{
+  if (use_simd ())
+    _cru_diff_hist_window_simd (x, base, n, hist, zeros, digits, window);
+  else
+    _cru_diff_hist_window_scalar (x, base, 0, n, hist, zeros, digits, window);
 }
 
 void

@@ -58,7 +58,8 @@ typedef struct {
 } SdmTensorValues;
 
 /* Streaming the statistics pass (cru-method.h): passes 0 and 1 find the percentile of |Δ|
- * (cru_percentile_stream_*), pass 2 adds the kept mass in the fixed order. */
+ * (cru_percentile_stream_*; pass 1 is skipped when pass 0's windows hold it), pass 2 adds
+ * the kept mass in the fixed order. */
 typedef struct {
   CruPercentileStream percentile;
   SdmTensorValues     v;
@@ -210,7 +211,8 @@ sdm_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass, 
       if (pass > 0 && !ms->v.has)
         continue;
       if (pass == 0)
-        cru_percentile_stream_pass0 (&ms->percentile, chunk->models[m], chunk->base, n);
+        cru_percentile_stream_pass0 (&ms->percentile, chunk->models[m], chunk->base, n,
+                                     _cru_call_param (method, chunk, "k"));
       else if (pass == 1)
         cru_percentile_stream_pass1 (&ms->percentile, chunk->models[m], chunk->base, n);
       else
@@ -229,12 +231,30 @@ sdm_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pas
   for (int m = 0; m < call->n_models; m++)
     {
       SdmModelStream *ms = &st->m[m];
+      gboolean resolved;
 
+      /* pass 1 may be skipped (sdm_stream_pass_skip): a percentile that pass 0's window
+       * resolved is read at once */
       if (pass == 0)
         ms->v.has = cru_percentile_stream_end0 (&ms->percentile, call->numel, k);
-      else if (pass == 1 && ms->v.has)
+      resolved = !cru_percentile_stream_needs_pass1 (&ms->percentile);
+      if (ms->v.has && ((pass == 0 && resolved) || (pass == 1 && !resolved)))
         ms->v.p = cru_percentile_stream_end1 (&ms->percentile);
     }
+  return TRUE;
+}
+
+/* Pass 1 is not needed when pass 0's windows held every model's percentile digits. */
+static gboolean
+sdm_stream_pass_skip (const CruMethod *method, int pass, gconstpointer state)
+{
+  const SdmStream *st = state;
+
+  if (pass != 1)
+    return FALSE;
+  for (int m = 0; m < st->n_models; m++)
+    if (st->m[m].v.has && cru_percentile_stream_needs_pass1 (&st->m[m].percentile))
+      return FALSE;
   return TRUE;
 }
 
@@ -402,4 +422,5 @@ const CruMethod cru_method_sdm_w = {
   .stream_state_bytes = sdm_stream_state_bytes,
   .stream_pass = sdm_stream_pass,
   .stream_pass_end = sdm_stream_pass_end,
+  .stream_pass_skip = sdm_stream_pass_skip,
 };

@@ -117,13 +117,16 @@ struct _CruMethod {
    * stream_pass on every chunk of pass 0, 1, … in order (inputs evaluated, workspace given,
    * out unused) and stream_pass_end after each pass (@call then spans the whole tensor,
    * without buffers); then apply on every chunk in order. In all of these call->stream is
-   * the state. */
+   * the state. stream_pass_skip (optional): TRUE when the state already holds what pass
+   * @pass would gather; the engine then reads nothing for it and calls neither stream_pass
+   * nor stream_pass_end for it. */
   int      (*stream_n_passes)    (const CruMethod *method, const double *params);
   gsize    (*stream_state_bytes) (int n_models, guint64 numel);
   void     (*stream_pass)        (const CruMethod *method, const CruMethodCall *chunk, int pass,
                                   gpointer state);
   gboolean (*stream_pass_end)    (const CruMethod *method, const CruMethodCall *call, int pass,
                                   gpointer state, GError **error);
+  gboolean (*stream_pass_skip)   (const CruMethod *method, int pass, gconstpointer state);
 };
 
 guint            cru_method_get_n      (void);

@@ -17,6 +17,8 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "cru-kernels.h"
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -66,21 +68,33 @@ void     cru_select_hist_high   (const float *v, guint64 n, CruSelectOrder order
 void     cru_select_hist_low    (const float *v, guint64 n, CruSelectOrder order,
                                  uint32_t high, guint32 *hist);
 uint32_t cru_select_hist_find   (const guint32 *hist, guint64 *k, guint64 *below);
+/* The window of cru_kernel_diff_hist_window from a first chunk's counts @hist: the digit
+ * holding rank @k and the nearest non-empty digit on each side (the adjacent one where there
+ * is none) — a guess of where the whole tensor's digit is, which holds on smooth
+ * distributions and on the few distinct |Δ| of bf16 fine-tunes alike. */
+void     cru_select_window_guess (const guint32 *hist, guint64 k, uint32_t digits[3]);
+/* The index of @digit in the window, or −1. */
+int      cru_select_window_find  (const uint32_t digits[3], uint32_t digit);
 
 /* cru_select_percentile of |v| without zeros, v = x − base (SDM-W's task vectors), for data
  * seen in chunks in two passes: feed every chunk to _pass0, call _end0 (FALSE: no non-zero
- * element), feed every chunk again to _pass1, and _end1 gives the same value as
- * cru_select_percentile. Zero the struct first. */
+ * element), feed every chunk again to _pass1 — unless _needs_pass1 says that pass 0's
+ * window (guessed from the first chunk, for percentile @q) held both digits it needs — and
+ * _end1 gives the same value as cru_select_percentile. Zero the struct first. */
 typedef struct {
   guint32  hist[65536];
+  guint32  window[CRU_HIST_WINDOW][65536];
   guint64  zeros, considered, lo, rank, below;
   double   frac;
   uint32_t high, next_high, next_low;
+  uint32_t digits[CRU_HIST_WINDOW];
+  gboolean started, window_set, resolved;
 } CruPercentileStream;
 
 void     cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x,
-                                      const float *base, guint64 n);
+                                      const float *base, guint64 n, double q);
 gboolean cru_percentile_stream_end0  (CruPercentileStream *ps, guint64 numel, double q);
+gboolean cru_percentile_stream_needs_pass1 (const CruPercentileStream *ps);
 void     cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *x,
                                       const float *base, guint64 n);
 double   cru_percentile_stream_end1  (CruPercentileStream *ps);

@@ -244,6 +244,8 @@ expr_finish (CruExpr *e, gboolean stream)
   e->unit = e->chunkable ? MIN (e->numel, chunk_elements (stream)) : e->numel;
   if (e->unit == 0)
     e->unit = 1;
+  if (e->numel <= e->unit)
+    e->stream_bytes = e->stats_stream_bytes = 0;   /* one chunk: the engine streams nothing */
   e->scratch_bytes = expr_scratch (e, e->unit);
   e->read_bytes = expr_read_bytes (e);
 }

@@ -525,6 +525,39 @@ test_diff_kernels (void)
       g_assert_true (memcmp (h0, h1, 65536 * sizeof (guint32)) == 0);
       g_assert_cmpuint (next_low, ==, expected_next);
 
+      /* the window: the high counts as above, and the low halves of three digits (one of
+       * them the zeros' digit 0) in one pass, with or without the high counts */
+      {
+        const uint32_t digits[CRU_HIST_WINDOW] = { high, 0, high + 1 };
+        g_autofree guint32 *window = g_new0 (guint32, CRU_HIST_WINDOW * 65536);
+        g_autofree guint32 *expected_window = g_new0 (guint32, CRU_HIST_WINDOW * 65536);
+
+        for (guint64 i = 0; i < n; i++)
+          {
+            uint32_t key = cru_select_key (d[i], CRU_SELECT_ABS);
+            for (int j = 0; j < CRU_HIST_WINDOW; j++)
+              if ((key >> 16) == digits[j])
+                expected_window[(j << 16) | (key & 0xffffu)]++;
+          }
+        for (int with_high = 0; with_high < 2; with_high++)
+          {
+            memset (h0, 0, 65536 * sizeof (guint32));
+            memset (window, 0, CRU_HIST_WINDOW * 65536 * sizeof (guint32));
+            zeros = 0;
+            cru_kernel_diff_hist_window (x, b, n, with_high ? h0 : NULL,
+                                         with_high ? &zeros : NULL, digits, window);
+            g_assert_true (memcmp (window, expected_window,
+                                   CRU_HIST_WINDOW * 65536 * sizeof (guint32)) == 0);
+            if (with_high)
+              {
+                memset (h1, 0, 65536 * sizeof (guint32));
+                cru_select_hist_high (d, n, CRU_SELECT_ABS, h1);
+                g_assert_true (memcmp (h0, h1, 65536 * sizeof (guint32)) == 0);
+                g_assert_cmpuint (zeros, ==, expected_zeros);
+              }
+          }
+      }
+
       cru_kernel_diff_kept_sum (x, b, n, 0.001, &kept);
       cru_kernel_kept_sum (d, n, 0.001, &expected_kept);
       g_assert_true (memcmp (&kept, &expected_kept, sizeof kept) == 0);
@@ -594,7 +627,8 @@ test_dense_digits (void)
 
 /* The streamed percentile equals cru_select_percentile, with the lower and upper samples in
  * the same or in different radix digits, in the first digit (denormals), with zeros and
- * duplicates. */
+ * duplicates — both where pass 0's window (guessed from the first chunk) held the digits,
+ * and pass 1 was skipped, and where it did not. */
 static void
 test_percentile_stream (void)
 {
@@ -602,6 +636,7 @@ test_percentile_stream (void)
   static const double qs[] = { 0.0, 0.01, 10.0, 33.3, 50.0, 77.7, 99.0, 99.99, 100.0 };
   g_autofree float *v = g_new (float, n);
   g_autofree float *zeros = g_new0 (float, n);
+  guint passes[2] = { 0, 0 };   /* runs without pass 1, with it */
 
   for (int data = 0; data < 3; data++)
     {
@@ -625,14 +660,22 @@ test_percentile_stream (void)
             gboolean has = cru_select_percentile (v, n, qs[t], CRU_SELECT_ABS, TRUE, &expected);
 
             for (guint64 off = 0; off < n; off += chunk)
-              cru_percentile_stream_pass0 (ps, v + off, zeros + off, MIN (chunk, n - off));
+              cru_percentile_stream_pass0 (ps, v + off, zeros + off, MIN (chunk, n - off),
+                                           qs[t]);
             g_assert_cmpint (cru_percentile_stream_end0 (ps, n, qs[t]), ==, has);
-            for (guint64 off = 0; off < n; off += chunk)
+            if (!has)
+              continue;
+            passes[cru_percentile_stream_needs_pass1 (ps)]++;
+            for (guint64 off = 0; off < n && cru_percentile_stream_needs_pass1 (ps);
+                 off += chunk)
               cru_percentile_stream_pass1 (ps, v + off, zeros + off, MIN (chunk, n - off));
             got = cru_percentile_stream_end1 (ps);
             g_assert_true (memcmp (&expected, &got, sizeof got) == 0);
           }
     }
+  g_test_message ("pass 1 skipped in %u runs, needed in %u", passes[0], passes[1]);
+  g_assert_cmpuint (passes[0], >, 0);
+  g_assert_cmpuint (passes[1], >, 0);
 }
 
 /* SDM-W's streamed statistics pass finds the same percentiles and masses as the whole-tensor
@@ -735,6 +778,106 @@ test_sdm_streamed_statistics (void)
   g_free (workspace);
 }
 
+/* TIES streamed over chunks gives the bits of one whole call, both when pass 0's window of
+ * digits (guessed from the first chunk) holds the tensor's threshold digit, and pass 1 is
+ * skipped, and when it does not: there the first chunk's changes are a thousand times
+ * smaller than the others'. Δ takes 17 values (as bf16 fine-tunes take few), so many |Δ|
+ * are equal. */
+static void
+test_ties_stream_window (void)
+{
+  const CruMethod *ties = cru_method_lookup ("ties");
+  const guint64 n = 8 * 1024 + 300, chunk = 1024;
+  g_autofree float *base = g_new (float, n);
+  g_autofree float *x0 = g_new (float, n);
+  g_autofree float *x1 = g_new (float, n);
+  g_autofree float *out_whole = g_new (float, n);
+  g_autofree float *out_streamed = g_new (float, n);
+  g_autofree double *params = g_new (double, ties->n_params);
+  g_autofree double *model_params = g_new (double, 2 * ties->n_params);
+  gpointer workspace = g_malloc (ties->workspace_bytes (2, n));
+  const float *models[2] = { x0, x1 };
+  int64_t shape[2] = { 8, (int64_t) n / 8 };   /* n is a multiple of 8 */
+  int pd = cru_method_find_param (ties, "density"), pw = cru_method_find_param (ties, "weight");
+
+  cru_method_fill_defaults (ties, params);
+  for (int m = 0; m < 2; m++)
+    {
+      cru_method_fill_defaults (ties, model_params + m * ties->n_params);
+      model_params[m * ties->n_params + pd] = m ? 0.7 : 0.4;
+      model_params[m * ties->n_params + pw] = m ? 0.5 : 0.6;
+    }
+  for (int miss = 0; miss < 2; miss++)
+    {
+      gpointer state = g_malloc0 (ties->stream_state_bytes (2, n));
+      CruMethodCall call = { 0 };
+      int skipped = 0;
+
+      for (guint64 i = 0; i < n; i++)
+        {
+          base[i] = (float) (next_u32 () % 2001) / 1000.0f - 1.0f;
+          for (int m = 0; m < 2; m++)
+            {
+              float d = (float) ((int) (next_u32 () % 17) - 8) / 64.0f;
+              ((float *) models[m])[i] = base[i] + (miss && i < chunk ? d / 1024.0f : d);
+            }
+        }
+      call.tensor_name = "t";
+      call.ndim = 2;
+      call.shape = shape;
+      call.numel = n;
+      call.n_models = 2;
+      call.params = params;
+      call.model_params = model_params;
+      call.count = n;
+      call.base = base;
+      call.models = models;
+      call.workspace = workspace;
+      call.out = out_whole;
+      g_assert_true (ties->apply (ties, &call, NULL));
+
+      for (int pass = 0; pass < cru_method_stream_passes (ties, params); pass++)
+        {
+          if (ties->stream_pass_skip (ties, pass, state))
+            {
+              skipped++;
+              continue;
+            }
+          for (guint64 off = 0; off < n; off += chunk)
+            {
+              const float *chunk_models[2] = { x0 + off, x1 + off };
+              CruMethodCall c = call;
+
+              c.offset = off;
+              c.count = MIN (chunk, n - off);
+              c.base = base + off;
+              c.models = chunk_models;
+              c.stream = state;
+              ties->stream_pass (ties, &c, pass, state);
+            }
+          call.stream = state;
+          g_assert_true (ties->stream_pass_end (ties, &call, pass, state, NULL));
+        }
+      g_assert_cmpint (skipped, ==, (miss ? 0 : 1));
+      for (guint64 off = 0; off < n; off += chunk)
+        {
+          const float *chunk_models[2] = { x0 + off, x1 + off };
+          CruMethodCall c = call;
+
+          c.offset = off;
+          c.count = MIN (chunk, n - off);
+          c.base = base + off;
+          c.models = chunk_models;
+          c.stream = state;
+          c.out = out_streamed + off;
+          g_assert_true (ties->apply (ties, &c, NULL));
+        }
+      assert_same_bits (out_whole, out_streamed, n * sizeof (float));
+      g_free (state);
+    }
+  g_free (workspace);
+}
+
 static int
 compare_u32 (gconstpointer a, gconstpointer b)
 {
@@ -802,6 +945,7 @@ main (int argc, char **argv)
   g_test_add_func ("/methods/kernels/mask-pack-unpack", test_mask_pack);
   g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
   g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
+  g_test_add_func ("/methods/ties/streamed-window-hit-and-miss", test_ties_stream_window);
   g_test_add_func ("/methods/select/streamed-percentile-equals-whole", test_percentile_stream);
   g_test_add_func ("/methods/kernels/fused-difference-counts-and-sums", test_diff_kernels);
   g_test_add_func ("/methods/kernels/dense-digits-and-equal-runs", test_dense_digits);
