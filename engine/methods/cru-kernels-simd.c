@@ -9,6 +9,7 @@
  */
 #include "cru-kernels-private.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "cru-fixed-sum.h"
@@ -531,16 +532,75 @@ typedef struct {
   __m256i c[4];
 } PhiloxLanes;
 
-static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
-philox_lanes_init (PhiloxLanes *s, guint64 block, __m256i name, __m256i model)
-{
-  __m256i b = _mm256_add_epi64 (_mm256_set1_epi64x ((long long) block),
-                                _mm256_setr_epi64x (0, 1, 2, 3));
+/* What a call's blocks share. Their counter words 1–3 (the block's high word, the tensor
+ * name's hash, the model) are the same, so round 1's second product, round 2's first and
+ * what they feed are constants: 18 multiplies a block instead of 20 (the high word is
+ * constant over 2^32 blocks; a vector that spans a change of it goes to the scalar code). */
+typedef struct {
+  __m256i  m0, m1;
+  __m256i  k0[10], k1[10];   /* the round keys */
+  __m256i  r1;               /* round 1: model ^ k1[0] */
+  __m256i  r2_c0;            /* round 2: lo (name × M1) ^ k0[1] */
+  __m256i  r2_c2;            /* round 2: hi (A × M0) ^ k1[1], A being round 1's c0 */
+  __m256i  r3_c2;            /* round 3: lo (A × M0) ^ k1[2] */
+  uint32_t high;             /* the block counter's high word these were made for */
+  uint32_t key0[10], key1[10];
+  uint32_t name, model;
+} PhiloxCall;
 
-  s->c[0] = _mm256_and_si256 (b, _mm256_set1_epi64x (0xffffffffu));
-  s->c[1] = _mm256_srli_epi64 (b, 32);
-  s->c[2] = name;
-  s->c[3] = model;
+static inline CRU_SIMD_TARGET void
+philox_call_set_high (PhiloxCall *k, uint32_t high)
+{
+  guint64 pn = (guint64) 0xCD9E8D57u * k->name;
+  uint32_t a = (uint32_t) (pn >> 32) ^ high ^ k->key0[0];
+  guint64 pa = (guint64) 0xD2511F53u * a;
+
+  k->high = high;
+  k->r2_c0 = _mm256_set1_epi64x ((uint32_t) pn ^ k->key0[1]);
+  k->r2_c2 = _mm256_set1_epi64x ((uint32_t) (pa >> 32) ^ k->key1[1]);
+  k->r3_c2 = _mm256_set1_epi64x ((uint32_t) pa ^ k->key1[2]);
+}
+
+static inline CRU_SIMD_TARGET void
+philox_call_init (PhiloxCall *k, const CruRng *rng, uint32_t high)
+{
+  uint32_t a = rng->key[0], b = rng->key[1];
+
+  for (int r = 0; r < 10; r++)
+    {
+      if (r > 0)
+        {
+          a += 0x9E3779B9u;
+          b += 0xBB67AE85u;
+        }
+      k->key0[r] = a;
+      k->key1[r] = b;
+      k->k0[r] = _mm256_set1_epi64x (a);
+      k->k1[r] = _mm256_set1_epi64x (b);
+    }
+  k->m0 = _mm256_set1_epi64x (0xD2511F53u);
+  k->m1 = _mm256_set1_epi64x (0xCD9E8D57u);
+  k->name = rng->name_hash;
+  k->model = rng->model_key;
+  k->r1 = _mm256_set1_epi64x (rng->model_key ^ k->key1[0]);
+  philox_call_set_high (k, high);
+}
+
+/* Rounds 1–3 of the blocks whose low counter words are in @low's 64-bit lanes. */
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
+philox_lanes_first3 (PhiloxLanes *s, __m256i low, const PhiloxCall *k)
+{
+  __m256i p0 = _mm256_mul_epu32 (low, k->m0);
+  __m256i c2 = _mm256_xor_si256 (_mm256_srli_epi64 (p0, 32), k->r1);
+  __m256i p1 = _mm256_mul_epu32 (c2, k->m1);
+  __m256i c0 = _mm256_xor_si256 (_mm256_srli_epi64 (p1, 32), k->r2_c0);
+  __m256i q0 = _mm256_mul_epu32 (c0, k->m0);
+  __m256i q1 = _mm256_mul_epu32 (_mm256_xor_si256 (p0, k->r2_c2), k->m1);
+
+  s->c[0] = _mm256_xor_si256 (_mm256_srli_epi64 (q1, 32), _mm256_xor_si256 (p1, k->k0[2]));
+  s->c[1] = q1;
+  s->c[2] = _mm256_xor_si256 (_mm256_srli_epi64 (q0, 32), k->r3_c2);
+  s->c[3] = q0;
 }
 
 static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
@@ -556,29 +616,38 @@ philox_lanes_round (PhiloxLanes *s, __m256i m0, __m256i m1, __m256i k0, __m256i 
   s->c[3] = p0;
 }
 
-/* The masks of the 32 elements of blocks a (4) and then b (4), as 32 bits in element order:
- * the words are packed back to 32-bit lanes for the comparison, the 4 × 8 comparison bytes
- * transposed into element order by one byte shuffle, and their top bits gathered. */
+/* The masks of 8 blocks (32 elements) as 32 bits in element order. @a holds blocks 0, 1, 4, 5
+ * and @b blocks 2, 3, 6, 7, so that interleaving their low words puts blocks 0–3 in the low
+ * 128 bits and 4–7 in the high, where a byte shuffle can reach them after the packs. The
+ * mask is u < p with u = (x >> 8) × 2^-24, that is (x >> 8) < @threshold (see below). */
 static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET uint32_t
-philox_lanes_bits (const PhiloxLanes *a, const PhiloxLanes *b, __m256 vp)
+philox_lanes_bits (const PhiloxLanes *a, const PhiloxLanes *b, __m256i threshold)
 {
-  const __m256i order = _mm256_setr_epi32 (0, 2, 4, 6, 1, 3, 5, 7);
-  const __m256i transpose = _mm256_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m256 scale = _mm256_set1_ps (1.0f / 16777216.0f);
+  /* byte 4w + position of a block's word w; positions 0–3 hold blocks 0, 2, 1, 3 */
+  const __m256i order = _mm256_setr_epi8 (0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15,
+                                          0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15);
   __m256i c[4], bytes;
 
   for (int w = 0; w < 4; w++)
     {
       __m256i x = _mm256_blend_epi32 (a->c[w], _mm256_slli_epi64 (b->c[w], 32), 0xaa);
-      __m256 u;
 
-      x = _mm256_permutevar8x32_epi32 (x, order);
-      u = _mm256_mul_ps (_mm256_cvtepi32_ps (_mm256_srli_epi32 (x, 8)), scale);
-      c[w] = _mm256_castps_si256 (_mm256_cmp_ps (u, vp, _CMP_LT_OQ));
+      c[w] = _mm256_cmpgt_epi32 (threshold, _mm256_srli_epi32 (x, 8));
     }
   bytes = _mm256_packs_epi16 (_mm256_packs_epi32 (c[0], c[1]), _mm256_packs_epi32 (c[2], c[3]));
-  return (uint32_t) _mm256_movemask_epi8 (_mm256_shuffle_epi8 (bytes, transpose));
+  return (uint32_t) _mm256_movemask_epi8 (_mm256_shuffle_epi8 (bytes, order));
+}
+
+/* For an integer m < 2^24, m × 2^-24 < p exactly when m < ⌈p × 2^24⌉ (exact in double); NaN
+ * and p ≤ 0 keep nothing, p ≥ 1 everything. */
+static int32_t
+philox_threshold (float p)
+{
+  double y = (double) p * 16777216.0;
+
+  if (!(y > 0.0))
+    return 0;
+  return y >= 16777216.0 ? 16777216 : (int32_t) ceil (y);
 }
 
 static inline void
@@ -588,63 +657,64 @@ store_bits32 (guint8 *bits, uint32_t v)
   memcpy (bits, &v, 4);
 }
 
-/* Sixteen blocks (64 elements) per step: four independent sets of four blocks hide the
- * multiplies' latency, which bounded an eight-block version; the round keys are made once
- * per call. */
+/* Eight blocks (32 elements) per step: two sets of four hide the multiplies' latency and,
+ * with the constants, fit the 16 registers (four sets spilled and were slower). */
 CRU_SIMD_TARGET void
 _cru_random_bits_simd (const CruRng *rng, guint64 first, guint64 n, float p,
                        guint8 *restrict bits)
 {
-  const __m256i m0 = _mm256_set1_epi64x (0xD2511F53u);
-  const __m256i m1 = _mm256_set1_epi64x (0xCD9E8D57u);
-  const __m256i name = _mm256_set1_epi64x (rng->name_hash);
-  const __m256i model = _mm256_set1_epi64x (rng->model_key);
-  const __m256 vp = _mm256_set1_ps (p);
-  __m256i k0[10], k1[10];
-  uint32_t a = rng->key[0], b = rng->key[1];
+  const __m256i low_a = _mm256_setr_epi64x (0, 1, 4, 5);
+  const __m256i low_b = _mm256_setr_epi64x (2, 3, 6, 7);
+  const __m256i threshold = _mm256_set1_epi32 (philox_threshold (p));
+  PhiloxCall k;
   guint64 i = 0;
 
-  for (int r = 0; r < 10; r++)
-    {
-      if (r > 0)
-        {
-          a += 0x9E3779B9u;
-          b += 0xBB67AE85u;
-        }
-      k0[r] = _mm256_set1_epi64x (a);
-      k1[r] = _mm256_set1_epi64x (b);
-    }
-  for (; i + 64 <= n; i += 64)
+  philox_call_init (&k, rng, (uint32_t) ((first / 4) >> 32));
+  for (; i + 32 <= n; i += 32)
     {
       guint64 blk = (first + i) / 4;
-      PhiloxLanes s0, s1, s2, s3;
+      __m256i b = _mm256_set1_epi64x ((long long) blk);
+      PhiloxLanes s0, s1;
 
-      philox_lanes_init (&s0, blk, name, model);
-      philox_lanes_init (&s1, blk + 4, name, model);
-      philox_lanes_init (&s2, blk + 8, name, model);
-      philox_lanes_init (&s3, blk + 12, name, model);
-#pragma GCC unroll 10
-      for (int r = 0; r < 10; r++)
+      if ((blk >> 32) != ((blk + 7) >> 32))
         {
-          philox_lanes_round (&s0, m0, m1, k0[r], k1[r]);
-          philox_lanes_round (&s1, m0, m1, k0[r], k1[r]);
-          philox_lanes_round (&s2, m0, m1, k0[r], k1[r]);
-          philox_lanes_round (&s3, m0, m1, k0[r], k1[r]);
+          _cru_random_bits_scalar (rng, first + i, 0, 32, p, bits + i / 8);
+          continue;
         }
-      store_bits32 (bits + i / 8, philox_lanes_bits (&s0, &s1, vp));
-      store_bits32 (bits + i / 8 + 4, philox_lanes_bits (&s2, &s3, vp));
+      if ((uint32_t) (blk >> 32) != k.high)
+        philox_call_set_high (&k, (uint32_t) (blk >> 32));
+      philox_lanes_first3 (&s0, _mm256_add_epi64 (b, low_a), &k);
+      philox_lanes_first3 (&s1, _mm256_add_epi64 (b, low_b), &k);
+#pragma GCC unroll 7
+      for (int r = 3; r < 10; r++)
+        {
+          philox_lanes_round (&s0, k.m0, k.m1, k.k0[r], k.k1[r]);
+          philox_lanes_round (&s1, k.m0, k.m1, k.k0[r], k.k1[r]);
+        }
+      store_bits32 (bits + i / 8, philox_lanes_bits (&s0, &s1, threshold));
     }
   _cru_random_bits_scalar (rng, first, i, n, p, bits);
 }
 
+/* A nibble of mask bits as four 64-bit lanes, all ones where its bit is set: one load
+ * instead of a broadcast, an AND and a compare per four elements. */
+#define NIBBLE_LANES(v) { -(int64_t) ((v) & 1), -(int64_t) (((v) >> 1) & 1), \
+                          -(int64_t) (((v) >> 2) & 1), -(int64_t) (((v) >> 3) & 1) }
+static const int64_t nibble_lanes[16][4] __attribute__ ((aligned (32))) = {
+  NIBBLE_LANES (0), NIBBLE_LANES (1), NIBBLE_LANES (2), NIBBLE_LANES (3),
+  NIBBLE_LANES (4), NIBBLE_LANES (5), NIBBLE_LANES (6), NIBBLE_LANES (7),
+  NIBBLE_LANES (8), NIBBLE_LANES (9), NIBBLE_LANES (10), NIBBLE_LANES (11),
+  NIBBLE_LANES (12), NIBBLE_LANES (13), NIBBLE_LANES (14), NIBBLE_LANES (15),
+};
+
 /* _cru_l1_masked_simd with Δ made in place and the mask read from bits: four elements
- * (half a byte of bits) per step. */
+ * (half a byte of bits) per step. |Δ| is taken in single precision (exact, as is the
+ * widening), which is half the work of taking it in double. */
 CRU_SIMD_TARGET void
 _cru_diff_l1_bits_simd (const float *restrict x, const float *restrict base,
                         const guint8 *restrict bits, guint64 n, double acc[2])
 {
-  const __m256d sign = _mm256_set1_pd (-0.0);
-  const __m256i select = _mm256_setr_epi64x (1, 2, 4, 8);
+  const __m128 sign = _mm_set1_ps (-0.0f);
   guint64 start = 0;
 
   for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
@@ -659,12 +729,12 @@ _cru_diff_l1_bits_simd (const float *restrict x, const float *restrict base,
           {
             guint64 j = start + r + 4 * (guint64) q;
             __m128 d = _mm_sub_ps (_mm_loadu_ps (x + j), _mm_loadu_ps (base + j));
-            __m256d t = _mm256_andnot_pd (sign, _mm256_cvtps_pd (d));
-            __m256i nibble = _mm256_set1_epi64x ((bits[j / 8] >> (j % 8)) & 0xf);
-            __m256i keep = _mm256_cmpeq_epi64 (_mm256_and_si256 (nibble, select), select);
+            __m256d t = _mm256_cvtps_pd (_mm_andnot_ps (sign, d));
+            __m256d keep = _mm256_load_pd ((const double *) nibble_lanes[(bits[j / 8] >> (j % 8))
+                                                                         & 0xf]);
 
             l0[q] = _mm256_add_pd (l0[q], t);
-            l1[q] = _mm256_add_pd (l1[q], _mm256_and_pd (_mm256_castsi256_pd (keep), t));
+            l1[q] = _mm256_add_pd (l1[q], _mm256_and_pd (keep, t));
           }
       for (int q = 0; q < 8; q++)
         {
