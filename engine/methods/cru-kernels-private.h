@@ -46,7 +46,7 @@ void    _cru_diff_hist_low_scalar  (const float *restrict x, const float *restri
 void    _cru_diff_hist_window_scalar (const float *restrict x, const float *restrict base,
                                       guint64 begin, guint64 n, guint32 *restrict hist,
                                       guint64 *zeros, const uint32_t *digits,
-                                      guint32 *restrict window);
+                                      guint32 *restrict window, guint64 *above);
 void    _cru_random_mask_scalar  (const CruRng *rng, guint64 first, guint64 begin, guint64 n,
                                   float p, guint8 *restrict mask);
 
@@ -90,7 +90,8 @@ void    _cru_diff_hist_low_simd  (const float *restrict x, const float *restrict
                                   uint32_t next_high, uint32_t *next_low);
 void    _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
                                     guint64 n, guint32 *restrict hist, guint64 *zeros,
-                                    const uint32_t *digits, guint32 *restrict window);
+                                    const uint32_t *digits, guint32 *restrict window,
+                                    guint64 *above);
 void    _cru_diff_kept_sum_simd  (const float *restrict x, const float *restrict base,
                                   guint64 n, double p, double *acc);
 

@@ -445,13 +445,27 @@ _cru_diff_hist_low_simd (const float *restrict x, const float *restrict base, gu
 }
 
 /* _cru_diff_hist_high_simd, and the window's entries listed as in _cru_diff_hist_low_simd:
- * j << 16 | low for a key in the window's digit j. */
+ * j << 16 | low for a key in the window's digit j; the counts above the digits in vector
+ * lanes, added up once per block. */
 G_STATIC_ASSERT (CRU_HIST_WINDOW == 3);
+
+/* −Σ of eight 32-bit lanes of compare results (−1 each), at most 2^32 − 1 in all */
+static inline CRU_SIMD_TARGET guint64
+lanes_negated_sum (__m256i v)
+{
+  uint32_t m[8];
+  guint64 sum = 0;
+
+  _mm256_storeu_si256 ((__m256i *) m, _mm256_sub_epi32 (_mm256_setzero_si256 (), v));
+  for (int j = 0; j < 8; j++)
+    sum += m[j];
+  return sum;
+}
 
 CRU_SIMD_TARGET void
 _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base, guint64 n,
                             guint32 *restrict hist, guint64 *zeros, const uint32_t *digits,
-                            guint32 *restrict window)
+                            guint32 *restrict window, guint64 *above)
 {
   const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
   const __m256i low_mask = _mm256_set1_epi32 (0xffff);
@@ -467,6 +481,7 @@ _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
     {
       guint64 end = MIN (n, i + HIST_LOW_BLOCK) & ~(guint64) 7;
       guint len = 0;
+      __m256i a0 = _mm256_setzero_si256 (), a1 = a0, a2 = a0;   /* minus the counts above */
 
       for (; i < end; i += 8)
         {
@@ -499,15 +514,28 @@ _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
           _mm256_storeu_si256 ((__m256i *) (list + len),
                                _mm256_permutevar8x32_epi32 (entry, order));
           len += (guint) __builtin_popcount (in);
-          z += (guint64) __builtin_popcount (_mm256_movemask_ps (_mm256_cmp_ps (d, zero,
-                                                                                _CMP_EQ_OQ)));
+          if (zeros)
+            z += (guint64) __builtin_popcount (_mm256_movemask_ps (_mm256_cmp_ps (d, zero,
+                                                                                  _CMP_EQ_OQ)));
+          if (above)
+            {
+              a0 = _mm256_add_epi32 (a0, _mm256_cmpgt_epi32 (top, d0));
+              a1 = _mm256_add_epi32 (a1, _mm256_cmpgt_epi32 (top, d1));
+              a2 = _mm256_add_epi32 (a2, _mm256_cmpgt_epi32 (top, d2));
+            }
         }
       for (guint j = 0; j < len; j++)
         window[list[j]]++;
+      if (above)
+        {
+          above[0] += lanes_negated_sum (a0);
+          above[1] += lanes_negated_sum (a1);
+          above[2] += lanes_negated_sum (a2);
+        }
     }
   if (zeros)
     *zeros += z;
-  _cru_diff_hist_window_scalar (x, base, i, n, hist, zeros, digits, window);
+  _cru_diff_hist_window_scalar (x, base, i, n, hist, zeros, digits, window, above);
 }
 
 CRU_SIMD_TARGET void
@@ -786,7 +814,8 @@ void _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict bas
 { g_assert_not_reached (); }
 void _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
                                  guint64 n, guint32 *restrict hist, guint64 *zeros,
-                                 const uint32_t *digits, guint32 *restrict window)
+                                 const uint32_t *digits, guint32 *restrict window,
+                                 guint64 *above)
 { g_assert_not_reached (); }
 
 void _cru_sdm_add_simd (float *restrict out, const float *restrict x,

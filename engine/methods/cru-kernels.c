@@ -245,7 +245,7 @@ _cru_diff_hist_low_scalar (const float *restrict x, const float *restrict base, 
 void
 _cru_diff_hist_window_scalar (const float *restrict x, const float *restrict base,
                               guint64 begin, guint64 n, guint32 *restrict hist, guint64 *zeros,
-                              const uint32_t *digits, guint32 *restrict window)
+                              const uint32_t *digits, guint32 *restrict window, guint64 *above)
 {
   guint64 z = 0;
 
@@ -257,8 +257,12 @@ _cru_diff_hist_window_scalar (const float *restrict x, const float *restrict bas
       if (hist)
         hist[key >> 16]++;
       for (guint j = 0; j < CRU_HIST_WINDOW; j++)
-        if ((key >> 16) == digits[j])
-          window[(j << 16) | (key & 0xffffu)]++;
+        {
+          if ((key >> 16) == digits[j])
+            window[(j << 16) | (key & 0xffffu)]++;
+          if (above)
+            above[j] += (key >> 16) > digits[j];
+        }
       z += d == 0.0f;
     }
   if (zeros)
@@ -599,12 +603,13 @@ cru_kernel_diff_hist_low (const float *restrict x, const float *restrict base, g
 void
 cru_kernel_diff_hist_window (const float *restrict x, const float *restrict base, guint64 n,
                              guint32 *restrict hist, guint64 *zeros,
-                             const uint32_t digits[CRU_HIST_WINDOW], guint32 *restrict window)
+                             const uint32_t digits[CRU_HIST_WINDOW], guint32 *restrict window,
+                             guint64 *above)
 {
   if (use_simd ())
-    _cru_diff_hist_window_simd (x, base, n, hist, zeros, digits, window);
+    _cru_diff_hist_window_simd (x, base, n, hist, zeros, digits, window, above);
   else
-    _cru_diff_hist_window_scalar (x, base, 0, n, hist, zeros, digits, window);
+    _cru_diff_hist_window_scalar (x, base, 0, n, hist, zeros, digits, window, above);
 }
 
 void

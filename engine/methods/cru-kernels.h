@@ -85,13 +85,16 @@ void cru_kernel_diff_hist_low  (const float *restrict x, const float *restrict b
                                 uint32_t next_high, uint32_t *next_low);
 /* cru_kernel_diff_hist_high (when @hist is not NULL) and, in the same pass, the low halves
  * of the keys whose high half is one of the window's CRU_HIST_WINDOW distinct @digits:
- * window[j · 65536 + low]++ for digits[j]. A streamed radix select that guesses where its
- * digit is (from a tensor's first chunk) needs no second pass when the guess holds. */
+ * window[j · 65536 + low]++ for digits[j]; and when @above is not NULL, above[j] += the keys
+ * whose high half is above digits[j]. A streamed radix select that guesses where its digit
+ * is (from a tensor's first chunk) needs no second pass when the guess holds, and with the
+ * counts above the digits, no full histogram either: they place the window's digits in the
+ * order of all keys. */
 #define CRU_HIST_WINDOW 3
 void cru_kernel_diff_hist_window (const float *restrict x, const float *restrict base,
                                   guint64 n, guint32 *restrict hist, guint64 *zeros,
                                   const uint32_t digits[CRU_HIST_WINDOW],
-                                  guint32 *restrict window);
+                                  guint32 *restrict window, guint64 *above);
 /* cru_kernel_kept_sum of Δ = x − base, without storing Δ. */
 void cru_kernel_diff_kept_sum  (const float *restrict x, const float *restrict base,
                                 guint64 n, double p, double *acc);

@@ -124,13 +124,15 @@ della_mask (const CruMethodCall *call, const float *delta, double density, doubl
 /* ---- streaming ----
  *
  * A tensor streams in chunks after gathering passes over all of it:
- *  - magnitude top-k (TIES): pass 0 counts the high 16 bits of every |Δ| key, pass 1 the low
- *    16 bits of the keys in the digit holding the threshold: the exact threshold key and how
- *    many elements equal to it are kept (the first by index, so masks are made in order).
- *    Pass 0 also counts the low halves in a window of CRU_HIST_WINDOW digits around the
- *    threshold's digit in the first chunk (cru_select_window_guess); when the whole
- *    tensor's digit is in it, pass 1 is skipped (it was a third of TIES's reading and
- *    counting);
+ *  - magnitude top-k (TIES): the threshold is the exact key of rank numel − k, with how many
+ *    elements equal to it are kept (the first by index, so masks are made in order). Pass 0
+ *    guesses from the first chunk a window of CRU_HIST_WINDOW digits (high 16 bits) around
+ *    its own threshold's digit (cru_select_window_guess) and counts, over all chunks, the
+ *    low halves of the keys in those digits and how many keys lie above each: that places
+ *    each window digit among all keys, and when the threshold's rank falls in one, its low
+ *    counts give the key. Only when the guess misses do pass 1 count the high halves of all
+ *    keys (a histogram of 65536, a scattered increment per element: a third of TIES's time
+ *    when every tensor paid it) and pass 2 the low halves in the digit found;
  *  - L1 rescale (DARE, TIES with rescale l1): one more pass adds |Δ| and the kept |Δ| in the
  *    fixed order of cru-fixed-sum.h, chunk after chunk. DARE keeps the random masks it drew
  *    there as bits (up to TASK_MASK_CACHE_MAX bytes per tensor), so apply does not draw
@@ -154,7 +156,9 @@ typedef struct {
   gboolean       bits_ready;   /* the L1 pass kept the random masks in bits */
   uint32_t       window[CRU_HIST_WINDOW];   /* pass 0's digits whose low halves it counted */
   gboolean       window_set;
-  gboolean       needs_low;    /* after pass 0: the threshold's digit is not in the window */
+  guint64        above[CRU_HIST_WINDOW];   /* keys above each window digit */
+  gboolean       needs_high;   /* after pass 0: the threshold's digit is not in the window */
+  gboolean       needs_low;    /* after pass 1 */
 } TaskModelStream;
 
 typedef struct {
@@ -433,7 +437,7 @@ task_stream_n_passes (const CruMethod *method, const double *params, Sparsify ki
   switch (kind)
     {
     case SPARSIFY_MAGNITUDE:
-      return 2 + l1;
+      return 3 + l1;
     case SPARSIFY_RANDOM:
       return l1;
     case SPARSIFY_NONE:
@@ -456,9 +460,9 @@ task_stream_state_bytes (int n_models, guint64 numel, Sparsify kind)
   return bytes;
 }
 
-/* Pass 0 of the magnitude top-k on one chunk: the high halves of the |Δ| keys, and the low
- * halves of those in the window, which the first chunk chooses around its own threshold
- * digit (density · its size largest keys). */
+/* Pass 0 of the magnitude top-k on one chunk: the low halves of the |Δ| keys in the window,
+ * which the first chunk chooses around its own threshold digit (density · its size largest
+ * keys), and the keys above each window digit. */
 static void
 magnitude_pass0 (const CruMethod *method, const CruMethodCall *chunk, int m,
                  TaskModelStream *ms)
@@ -470,9 +474,7 @@ magnitude_pass0 (const CruMethod *method, const CruMethodCall *chunk, int m,
   if (chunk->offset > 0)
     {
       if (ms->window_set)
-        cru_kernel_diff_hist_window (x, b, n, ms->hist, NULL, ms->window, window);
-      else
-        cru_kernel_diff_hist_high (x, b, n, ms->hist, NULL);
+        cru_kernel_diff_hist_window (x, b, n, NULL, NULL, ms->window, window, ms->above);
       return;
     }
   cru_kernel_diff_hist_high (x, b, n, ms->hist, NULL);
@@ -482,7 +484,41 @@ magnitude_pass0 (const CruMethod *method, const CruMethodCall *chunk, int m,
   cru_select_window_guess (ms->hist, (guint64) ((double) (numel - k) / (double) numel * (double) n),
                            ms->window);
   ms->window_set = TRUE;
-  cru_kernel_diff_hist_window (x, b, n, NULL, NULL, ms->window, window);
+  cru_kernel_diff_hist_window (x, b, n, NULL, NULL, ms->window, window, ms->above);
+}
+
+/* After pass 0: the window digit holding the threshold's rank, made the current digit
+ * (rank and below as cru_select_hist_find leaves them), or −1 and *@up: whether the rank
+ * is above the window's lowest digit. */
+static int
+magnitude_window_slot (TaskModelStream *ms, const guint32 *window, guint64 numel,
+                       gboolean *up)
+{
+  guint64 rank = numel - ms->k;
+  uint32_t lowest = G_MAXUINT32;
+
+  *up = FALSE;
+  for (int j = 0; j < CRU_HIST_WINDOW; j++)
+    {
+      guint64 count = 0, below;
+
+      for (guint low = 0; low < 65536; low++)
+        count += window[(gsize) j * 65536 + low];
+      below = numel - ms->above[j] - count;
+      if (below <= rank && rank < below + count)
+        {
+          ms->high = ms->window[j];
+          ms->rank = rank - below;
+          ms->below = below;
+          return j;
+        }
+      if (ms->window[j] < lowest)
+        {
+          lowest = ms->window[j];
+          *up = rank >= below;
+        }
+    }
+  return -1;
 }
 
 /* The threshold key from the low-half counts of its digit, and how many equal to it to keep. */
@@ -506,7 +542,7 @@ task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
   Rescale rescale = (Rescale) (int) _cru_call_param (method, chunk, "rescale");
   int nm = chunk->n_models;
   guint64 n = chunk->count;
-  int l1_pass = kind == SPARSIFY_MAGNITUDE ? 2 : 0;
+  int l1_pass = kind == SPARSIFY_MAGNITUDE ? 3 : 0;
   guint8 *mask = (guint8 *) ((char *) chunk->workspace + _cru_workspace_float_bytes (nm, n));
 
   st->n_models = nm;
@@ -538,7 +574,12 @@ task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
         }
       else if (pass == 0)
         magnitude_pass0 (method, chunk, m, ms);
-      else if (pass == 1 && ms->needs_low)
+      else if (pass == 1 && ms->needs_high && ms->window_set)
+        cru_kernel_diff_hist_window (chunk->models[m], chunk->base, n, ms->hist, NULL,
+                                     ms->window, model_window (chunk, m), NULL);
+      else if (pass == 1 && ms->needs_high)
+        cru_kernel_diff_hist_high (chunk->models[m], chunk->base, n, ms->hist, NULL);
+      else if (pass == 2 && ms->needs_low)
         cru_kernel_diff_hist_low (chunk->models[m], chunk->base, n, ms->high, ms->hist, 65536,
                                   NULL);
     }
@@ -550,13 +591,15 @@ task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pa
 {
   TaskStream *st = state;
   Rescale rescale = (Rescale) (int) _cru_call_param (method, call, "rescale");
-  int l1_pass = kind == SPARSIFY_MAGNITUDE ? 2 : 0;
+  int l1_pass = kind == SPARSIFY_MAGNITUDE ? 3 : 0;
   guint64 numel = call->numel;
 
   for (int m = 0; m < call->n_models; m++)
     {
       TaskModelStream *ms = &st->m[m];
       double density = _cru_call_model_param (method, call, m, "density");
+      guint32 *window = model_window (call, m);
+      gboolean up = FALSE;
       int slot;
 
       if (!(density < 1.0))
@@ -588,19 +631,40 @@ task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pa
           if (ms->all)
             continue;
           /* the threshold is the (numel − k)-th smallest key (cru_select_topk_threshold) */
+          slot = ms->window_set ? magnitude_window_slot (ms, window, numel, &up) : -1;
+          if (slot >= 0)
+            magnitude_threshold (ms, window + (gsize) slot * 65536, numel);
+          else
+            {
+              /* pass 1 counts the high halves, and the low halves in the next digits on
+               * the side of the rank (ms->hist still holds the first chunk's counts) */
+              if (ms->window_set)
+                {
+                  uint32_t next[CRU_HIST_WINDOW];
+
+                  cru_select_window_next (ms->hist, ms->window, up, next);
+                  memcpy (ms->window, next, sizeof next);
+                  memset (window, 0, WINDOW_BYTES);
+                }
+              ms->needs_high = TRUE;
+              memset (ms->hist, 0, sizeof ms->hist);
+            }
+        }
+      else if (pass == 1 && ms->needs_high)
+        {
           ms->rank = numel - ms->k;
           ms->below = 0;
           ms->high = cru_select_hist_find (ms->hist, &ms->rank, &ms->below);
           slot = ms->window_set ? cru_select_window_find (ms->window, ms->high) : -1;
           if (slot >= 0)
-            magnitude_threshold (ms, model_window (call, m) + (gsize) slot * 65536, numel);
+            magnitude_threshold (ms, window + (gsize) slot * 65536, numel);
           else
             {
               ms->needs_low = TRUE;
               memset (ms->hist, 0, sizeof ms->hist);
             }
         }
-      else if (pass == 1 && ms->needs_low)
+      else if (pass == 2 && ms->needs_low)
         magnitude_threshold (ms, ms->hist, numel);
     }
   return TRUE;
@@ -611,10 +675,10 @@ task_stream_pass_skip (int pass, gconstpointer state, Sparsify kind)
 {
   const TaskStream *st = state;
 
-  if (kind != SPARSIFY_MAGNITUDE || pass != 1)
+  if (kind != SPARSIFY_MAGNITUDE || (pass != 1 && pass != 2))
     return FALSE;
   for (int m = 0; m < st->n_models; m++)
-    if (st->m[m].needs_low)
+    if (pass == 1 ? st->m[m].needs_high : st->m[m].needs_low)
       return FALSE;
   return TRUE;
 }

@@ -115,6 +115,15 @@ cru_select_hist_find (const guint32 *hist, guint64 *k, guint64 *below)
   return d;
 }
 
+static int
+index_of (const uint32_t *digits, int n, uint32_t d)
+{
+  for (int j = 0; j < n; j++)
+    if (digits[j] == d)
+      return j;
+  return -1;
+}
+
 /* The digit nearest @d (below first) that is not one of the @n in @digits. */
 static uint32_t
 window_spare (const uint32_t *digits, int n, uint32_t d)
@@ -123,13 +132,8 @@ window_spare (const uint32_t *digits, int n, uint32_t d)
     for (int side = 0; side < 2; side++)
       {
         gint64 c = side ? (gint64) d + off : (gint64) d - off;
-        int j = 0;
 
-        if (c < 0 || c > 65535)
-          continue;
-        while (j < n && digits[j] != (uint32_t) c)
-          j++;
-        if (j == n)
+        if (c >= 0 && c <= 65535 && index_of (digits, n, (uint32_t) c) < 0)
           return (uint32_t) c;
       }
 }
@@ -151,13 +155,32 @@ cru_select_window_guess (const guint32 *hist, guint64 k, uint32_t digits[CRU_HIS
   digits[2] = hi <= 65535 ? (uint32_t) hi : window_spare (digits, 2, d);
 }
 
+void
+cru_select_window_next (const guint32 *hist, const uint32_t old[CRU_HIST_WINDOW], gboolean up,
+                        uint32_t digits[CRU_HIST_WINDOW])
+{
+  gint64 step = up ? 1 : -1, edge = old[0];
+  int n = 0;
+
+  for (int j = 1; j < CRU_HIST_WINDOW; j++)
+    edge = up ? MAX (edge, (gint64) old[j]) : MIN (edge, (gint64) old[j]);
+  for (gint64 c = edge + step; c >= 0 && c <= 65535 && n < CRU_HIST_WINDOW; c += step)
+    if (hist[c] > 0)
+      digits[n++] = (uint32_t) c;
+  for (gint64 c = edge + step; c >= 0 && c <= 65535 && n < CRU_HIST_WINDOW; c += step)
+    if (index_of (digits, n, (uint32_t) c) < 0)
+      digits[n++] = (uint32_t) c;
+  while (n < CRU_HIST_WINDOW)
+    {
+      digits[n] = window_spare (digits, n, (uint32_t) edge);
+      n++;
+    }
+}
+
 int
 cru_select_window_find (const uint32_t digits[CRU_HIST_WINDOW], uint32_t digit)
 {
-  for (int j = 0; j < CRU_HIST_WINDOW; j++)
-    if (digits[j] == digit)
-      return j;
-  return -1;
+  return index_of (digits, CRU_HIST_WINDOW, digit);
 }
 
 /* Two passes of 16 bits: the high half of every key, then the low half of the keys whose
@@ -372,7 +395,7 @@ cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x, const floa
     {
       if (ps->window_set)
         cru_kernel_diff_hist_window (x, base, n, ps->hist, &ps->zeros, ps->digits,
-                                     &ps->window[0][0]);
+                                     &ps->window[0][0], NULL);
       else
         cru_kernel_diff_hist_high (x, base, n, ps->hist, &ps->zeros);
       return;
@@ -388,7 +411,7 @@ cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x, const floa
                            ps->zeros + (guint64) floor ((q / 100.0) * (double) (considered - 1)),
                            ps->digits);
   ps->window_set = TRUE;
-  cru_kernel_diff_hist_window (x, base, n, NULL, NULL, ps->digits, &ps->window[0][0]);
+  cru_kernel_diff_hist_window (x, base, n, NULL, NULL, ps->digits, &ps->window[0][0], NULL);
 }
 
 gboolean

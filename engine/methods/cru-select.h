@@ -73,6 +73,11 @@ uint32_t cru_select_hist_find   (const guint32 *hist, guint64 *k, guint64 *below
  * is none) — a guess of where the whole tensor's digit is, which holds on smooth
  * distributions and on the few distinct |Δ| of bf16 fine-tunes alike. */
 void     cru_select_window_guess (const guint32 *hist, guint64 k, uint32_t digits[3]);
+/* A second window, for when the whole tensor's digit turned out to be beyond the first
+ * (@old) on the side @up: the first chunk's (@hist) next non-empty digits that way, then
+ * the digits right after the edge. */
+void     cru_select_window_next  (const guint32 *hist, const uint32_t old[3], gboolean up,
+                                  uint32_t digits[3]);
 /* The index of @digit in the window, or −1. */
 int      cru_select_window_find  (const uint32_t digits[3], uint32_t digit);
 

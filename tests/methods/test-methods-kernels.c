@@ -526,28 +526,39 @@ test_diff_kernels (void)
       g_assert_cmpuint (next_low, ==, expected_next);
 
       /* the window: the high counts as above, and the low halves of three digits (one of
-       * them the zeros' digit 0) in one pass, with or without the high counts */
+       * them the zeros' digit 0) in one pass, with or without the high counts, with or
+       * without the counts above each digit */
       {
         const uint32_t digits[CRU_HIST_WINDOW] = { high, 0, high + 1 };
         g_autofree guint32 *window = g_new0 (guint32, CRU_HIST_WINDOW * 65536);
         g_autofree guint32 *expected_window = g_new0 (guint32, CRU_HIST_WINDOW * 65536);
+        guint64 expected_above[CRU_HIST_WINDOW] = { 0 };
 
         for (guint64 i = 0; i < n; i++)
           {
             uint32_t key = cru_select_key (d[i], CRU_SELECT_ABS);
             for (int j = 0; j < CRU_HIST_WINDOW; j++)
-              if ((key >> 16) == digits[j])
-                expected_window[(j << 16) | (key & 0xffffu)]++;
+              {
+                if ((key >> 16) == digits[j])
+                  expected_window[(j << 16) | (key & 0xffffu)]++;
+                expected_above[j] += (key >> 16) > digits[j];
+              }
           }
-        for (int with_high = 0; with_high < 2; with_high++)
+        for (int mode = 0; mode < 4; mode++)
           {
+            gboolean with_high = mode & 1, with_above = mode & 2;
+            guint64 above[CRU_HIST_WINDOW] = { 7, 7, 7 };   /* added to */
+
             memset (h0, 0, 65536 * sizeof (guint32));
             memset (window, 0, CRU_HIST_WINDOW * 65536 * sizeof (guint32));
             zeros = 0;
             cru_kernel_diff_hist_window (x, b, n, with_high ? h0 : NULL,
-                                         with_high ? &zeros : NULL, digits, window);
+                                         with_high ? &zeros : NULL, digits, window,
+                                         with_above ? above : NULL);
             g_assert_true (memcmp (window, expected_window,
                                    CRU_HIST_WINDOW * 65536 * sizeof (guint32)) == 0);
+            for (int j = 0; j < CRU_HIST_WINDOW; j++)
+              g_assert_cmpuint (above[j], ==, with_above ? expected_above[j] + 7 : 7);
             if (with_high)
               {
                 memset (h1, 0, 65536 * sizeof (guint32));
@@ -778,11 +789,13 @@ test_sdm_streamed_statistics (void)
   g_free (workspace);
 }
 
-/* TIES streamed over chunks gives the bits of one whole call, both when pass 0's window of
- * digits (guessed from the first chunk) holds the tensor's threshold digit, and pass 1 is
- * skipped, and when it does not: there the first chunk's changes are a thousand times
- * smaller than the others'. Δ takes 17 values (as bf16 fine-tunes take few), so many |Δ|
- * are equal. */
+/* TIES streamed over chunks gives the bits of one whole call in the three ways its
+ * threshold can be found: in pass 0's window of digits (guessed from the first chunk), so
+ * that passes 1 and 2 are skipped; in pass 1's second window, next to the first on the
+ * side of the threshold (the first chunk's changes are mostly the smaller ones), so that
+ * only pass 2 is skipped; and by passes 1 and 2 (all the high halves, then the low halves
+ * in one digit), where the first chunk's changes are a thousand times smaller than the
+ * others'. Δ takes 17 values (as bf16 fine-tunes take few), so many |Δ| are equal. */
 static void
 test_ties_stream_window (void)
 {
@@ -807,7 +820,7 @@ test_ties_stream_window (void)
       model_params[m * ties->n_params + pd] = m ? 0.7 : 0.4;
       model_params[m * ties->n_params + pw] = m ? 0.5 : 0.6;
     }
-  for (int miss = 0; miss < 2; miss++)
+  for (int miss = 0; miss < 3; miss++)
     {
       gpointer state = g_malloc0 (ties->stream_state_bytes (2, n));
       CruMethodCall call = { 0 };
@@ -819,7 +832,10 @@ test_ties_stream_window (void)
           for (int m = 0; m < 2; m++)
             {
               float d = (float) ((int) (next_u32 () % 17) - 8) / 64.0f;
-              ((float *) models[m])[i] = base[i] + (miss && i < chunk ? d / 1024.0f : d);
+
+              if (miss == 1 && i < chunk && next_u32 () % 4 != 0)
+                d = (float) ((int) (next_u32 () % 5) - 2) / 64.0f;
+              ((float *) models[m])[i] = base[i] + (miss == 2 && i < chunk ? d / 1024.0f : d);
             }
         }
       call.tensor_name = "t";
@@ -858,7 +874,7 @@ test_ties_stream_window (void)
           call.stream = state;
           g_assert_true (ties->stream_pass_end (ties, &call, pass, state, NULL));
         }
-      g_assert_cmpint (skipped, ==, (miss ? 0 : 1));
+      g_assert_cmpint (skipped, ==, 2 - miss);
       for (guint64 off = 0; off < n; off += chunk)
         {
           const float *chunk_models[2] = { x0 + off, x1 + off };
