@@ -24,6 +24,10 @@ void    _cru_add_base_scalar     (float *restrict out, const float *restrict bas
 /* Returns how many equal keys are still to take. */
 guint64 _cru_topk_mask_scalar    (const float *restrict v, guint64 begin, guint64 n,
                                   uint32_t key_t, guint64 take, guint8 *restrict mask);
+guint64 _cru_diff_topk_scale_scalar (float *restrict delta, const float *restrict x,
+                                     const float *restrict base, guint64 begin, guint64 n,
+                                     uint32_t key_t, guint64 take, CruKernelScale scale,
+                                     float factor, float w);
 void    _cru_mask_scale_scalar   (float *restrict delta, const guint8 *restrict mask,
                                   guint64 begin, guint64 n, CruKernelScale scale, float factor,
                                   float w);
@@ -70,6 +74,9 @@ void    _cru_sub_simd            (float *restrict out, const float *restrict a,
 void    _cru_add_base_simd       (float *restrict out, const float *restrict base, guint64 n);
 guint64 _cru_topk_mask_simd      (const float *restrict v, guint64 n, uint32_t key_t,
                                   guint64 take, guint8 *restrict mask);
+guint64 _cru_diff_topk_scale_simd (float *restrict delta, const float *restrict x,
+                                   const float *restrict base, guint64 n, uint32_t key_t,
+                                   guint64 take, CruKernelScale scale, float factor, float w);
 void    _cru_l1_masked_simd      (const float *restrict a, const guint8 *restrict mask,
                                   guint64 n, double acc[2]);
 void    _cru_kept_sum_simd       (const float *restrict a, guint64 n, double p, double *acc);

@@ -171,6 +171,55 @@ _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64
   return _cru_topk_mask_scalar (v, i, n, key_t, take, mask);
 }
 
+/* _cru_topk_mask_simd and _cru_mask_scale_simd on Δ made in registers: the mask never leaves
+ * them. The equal keys to take are the first by index, as there. */
+CRU_SIMD_TARGET guint64
+_cru_diff_topk_scale_simd (float *restrict delta, const float *restrict x,
+                           const float *restrict base, guint64 n, uint32_t key_t, guint64 take,
+                           CruKernelScale scale, float factor, float w)
+{
+  const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
+  const __m256i vt = _mm256_set1_epi32 ((int) key_t);
+  const __m256i select = _mm256_setr_epi32 (1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256 vw = _mm256_set1_ps (w), vf = _mm256_set1_ps (factor);
+  guint64 i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 v = _mm256_sub_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (base + i));
+      __m256i key = _mm256_and_si256 (_mm256_castps_si256 (v), abs_mask);
+      __m256i keep = _mm256_cmpgt_epi32 (key, vt);   /* keys are below 2^31: signed is fine */
+      __m256i equal = _mm256_cmpeq_epi32 (key, vt);
+
+      if (take >= 8)
+        {
+          keep = _mm256_or_si256 (keep, equal);
+          take -= (guint64) __builtin_popcount (_mm256_movemask_ps (_mm256_castsi256_ps (equal)));
+        }
+      else if (take > 0)
+        {
+          guint eq = (guint) _mm256_movemask_ps (_mm256_castsi256_ps (equal)), taken = 0;
+
+          while (take > 0 && eq != 0)
+            {
+              taken |= eq & -eq;
+              eq &= eq - 1;
+              take--;
+            }
+          keep = _mm256_or_si256 (keep, _mm256_cmpeq_epi32 (_mm256_and_si256 (
+                                                              _mm256_set1_epi32 ((int) taken),
+                                                              select), select));
+        }
+      v = _mm256_and_ps (_mm256_castsi256_ps (keep), v);   /* +0.0 where dropped */
+      if (scale == CRU_KERNEL_SCALE_MUL)
+        v = _mm256_mul_ps (v, vf);
+      else if (scale == CRU_KERNEL_SCALE_DIV)
+        v = _mm256_div_ps (v, vf);
+      _mm256_storeu_ps (delta + i, _mm256_mul_ps (v, vw));
+    }
+  return _cru_diff_topk_scale_scalar (delta, x, base, i, n, key_t, take, scale, factor, w);
+}
+
 /* cru-fixed-sum.h's order: in each block of 1024, lane l (0 … 31) adds elements l, l + 32,
  * … in turn — eight vectors of four lanes here — then the lanes' tree and the running
  * total. */
@@ -846,6 +895,10 @@ void _cru_add_base_simd (float *restrict out, const float *restrict base, guint6
 { g_assert_not_reached (); }
 guint64 _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64 take,
                              guint8 *restrict mask)
+{ g_assert_not_reached (); return 0; }
+guint64 _cru_diff_topk_scale_simd (float *restrict delta, const float *restrict x,
+                                   const float *restrict base, guint64 n, uint32_t key_t,
+                                   guint64 take, CruKernelScale scale, float factor, float w)
 { g_assert_not_reached (); return 0; }
 void _cru_l1_masked_simd (const float *restrict a, const guint8 *restrict mask, guint64 n,
                           double acc[2])

@@ -127,6 +127,23 @@ _cru_topk_mask_scalar (const float *restrict v, guint64 begin, guint64 n, uint32
   return take;
 }
 
+guint64
+_cru_diff_topk_scale_scalar (float *restrict delta, const float *restrict x,
+                             const float *restrict base, guint64 begin, guint64 n,
+                             uint32_t key_t, guint64 take, CruKernelScale scale, float factor,
+                             float w)
+{
+  for (guint64 i = begin; i < n; i++)
+    {
+      guint8 keep;
+
+      delta[i] = x[i] - base[i];
+      take = _cru_topk_mask_scalar (delta + i, 0, 1, key_t, take, &keep);
+      _cru_mask_scale_scalar (delta + i, &keep, 0, 1, scale, factor, w);
+    }
+  return take;
+}
+
 void
 _cru_mask_scale_scalar (float *restrict delta, const guint8 *restrict mask, guint64 begin,
                         guint64 n, CruKernelScale scale, float factor, float w)
@@ -412,6 +429,18 @@ cru_kernel_topk_mask (const float *restrict v, guint64 n, uint32_t key_t, guint6
   if (use_simd ())
     return _cru_topk_mask_simd (v, n, key_t, n_equal_take, mask);
   return _cru_topk_mask_scalar (v, 0, n, key_t, n_equal_take, mask);
+}
+
+guint64
+cru_kernel_diff_topk_scale (float *restrict delta, const float *restrict x,
+                            const float *restrict base, guint64 n, uint32_t key_t,
+                            guint64 n_equal_take, CruKernelScale scale, float factor, float w)
+{
+  g_return_val_if_fail (scale != CRU_KERNEL_SCALE_NONE, n_equal_take);
+  if (use_simd ())
+    return _cru_diff_topk_scale_simd (delta, x, base, n, key_t, n_equal_take, scale, factor, w);
+  return _cru_diff_topk_scale_scalar (delta, x, base, 0, n, key_t, n_equal_take, scale, factor,
+                                      w);
 }
 
 void

@@ -45,6 +45,13 @@ void cru_kernel_add_base     (float *restrict out, const float *restrict base, g
  * to take (for the next chunk of the same tensor). */
 guint64 cru_kernel_topk_mask (const float *restrict v, guint64 n, uint32_t key_t,
                               guint64 n_equal_take, guint8 *restrict mask);
+/* TIES's kept Δ in one pass over x and base: cru_kernel_sub, cru_kernel_topk_mask on Δ and
+ * cru_kernel_mask_scale (@scale MASK, MUL or DIV), bit for bit, without the mask. Returns
+ * how many equal keys are still to take. */
+guint64 cru_kernel_diff_topk_scale (float *restrict delta, const float *restrict x,
+                                    const float *restrict base, guint64 n, uint32_t key_t,
+                                    guint64 n_equal_take, CruKernelScale scale, float factor,
+                                    float w);
 /* delta[i] = the @scale rule above, in place. @mask is ignored for SCALE_NONE. */
 void cru_kernel_mask_scale   (float *restrict delta, const guint8 *restrict mask, guint64 n,
                               CruKernelScale scale, float factor, float w);

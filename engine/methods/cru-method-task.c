@@ -228,6 +228,26 @@ topk_mask (const float *delta, guint64 n, guint64 k, guint8 *mask)
   cru_kernel_topk_mask (delta, n, key, take, mask);
 }
 
+/* How a streamed call's kept elements are rescaled, the L1 sums being in @ms (if any) —
+ * and a call's that needs no sums. */
+static void
+kept_scale (const TaskModelStream *ms, Rescale rescale, double density, CruKernelScale *scale,
+            float *factor)
+{
+  *scale = CRU_KERNEL_SCALE_MASK;
+  *factor = 1.0f;
+  if (rescale == RESCALE_L1 && ms)
+    {
+      *scale = ms->scale;
+      *factor = ms->factor;
+    }
+  else if (rescale == RESCALE_INVERSE && density > 0.0)
+    {
+      *scale = CRU_KERNEL_SCALE_DIV;
+      *factor = (float) density;
+    }
+}
+
 /* Fills @mask with the elements of model @m's task vector @delta that are kept, and says in
  * @scale and @factor how the kept ones are rescaled (cru_kernel_mask_scale applies both, and
  * the weight, in one pass). */
@@ -302,13 +322,8 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
       return TRUE;
     }
 
-  *scale = CRU_KERNEL_SCALE_MASK;
-  if (rescale == RESCALE_L1 && ms)
-    {
-      *scale = ms->scale;
-      *factor = ms->factor;
-    }
-  else if (rescale == RESCALE_L1)
+  kept_scale (ms, rescale, density, scale, factor);
+  if (rescale == RESCALE_L1 && ms == NULL)
     {
       /* in the fixed order every backend uses, so the factor is the same bits on the GPU */
       double l1[2] = { 0.0, 0.0 };
@@ -320,11 +335,6 @@ sparsify_delta (const CruMethod *method, const CruMethodCall *call, int m, Spars
           *scale = CRU_KERNEL_SCALE_MUL;
           *factor = (float) before / (float) after;
         }
-    }
-  else if (rescale == RESCALE_INVERSE && density > 0.0)
-    {
-      *scale = CRU_KERNEL_SCALE_DIV;
-      *factor = (float) density;
     }
   return TRUE;
 }
@@ -356,15 +366,11 @@ random_delta (const CruMethod *method, const CruMethodCall *call, int m, Rescale
   double density = _cru_call_model_param (method, call, m, "density");
   const guint8 *bits = random_bits (call, m, density, scratch);
   TaskModelStream *ms = model_stream (call, m);
-  CruKernelScale scale = CRU_KERNEL_SCALE_MASK;
-  float factor = 1.0f;
+  CruKernelScale scale;
+  float factor;
 
-  if (rescale == RESCALE_L1 && ms)
-    {
-      scale = ms->scale;
-      factor = ms->factor;
-    }
-  else if (rescale == RESCALE_L1)
+  kept_scale (ms, rescale, density, &scale, &factor);
+  if (rescale == RESCALE_L1 && ms == NULL)
     {
       /* in the fixed order every backend uses, so the factor is the same bits on the GPU */
       double l1[2] = { 0.0, 0.0 };
@@ -375,11 +381,6 @@ random_delta (const CruMethod *method, const CruMethodCall *call, int m, Rescale
           scale = CRU_KERNEL_SCALE_MUL;
           factor = (float) l1[0] / (float) l1[1];
         }
-    }
-  else if (rescale == RESCALE_INVERSE && density > 0.0)
-    {
-      scale = CRU_KERNEL_SCALE_DIV;
-      factor = (float) density;
     }
   cru_kernel_diff_mask_scale_bits (delta, call->models[m], call->base, bits, call->count,
                                    scale, factor, w);
@@ -403,15 +404,25 @@ task_apply_common (const CruMethod *method, const CruMethodCall *call, Sparsify 
   for (int m = 0; m < nm; m++)
     {
       float *restrict delta = _cru_workspace_floats (call, m, n);
+      double density = _cru_call_model_param (method, call, m, "density");
+      TaskModelStream *ms = model_stream (call, m);
       CruKernelScale scale;
       float factor;
 
       w[m] = (float) _cru_call_model_param (method, call, m, "weight");
       wsum += w[m];
       deltas[m] = delta;
-      if (kind == SPARSIFY_RANDOM && _cru_call_model_param (method, call, m, "density") < 1.0)
+      if (kind == SPARSIFY_RANDOM && density < 1.0)
         {
           random_delta (method, call, m, rescale, w[m], delta, mask);
+          continue;
+        }
+      if (kind == SPARSIFY_MAGNITUDE && density < 1.0 && ms != NULL && !ms->all)
+        {
+          /* streamed TIES: the threshold is known, Δ is masked as it is made */
+          kept_scale (ms, rescale, density, &scale, &factor);
+          ms->take_left = cru_kernel_diff_topk_scale (delta, call->models[m], b, n, ms->key,
+                                                      ms->take_left, scale, factor, w[m]);
           continue;
         }
       cru_kernel_sub (delta, call->models[m], b, n);

@@ -450,6 +450,67 @@ test_bits_kernels (gconstpointer data)
   cru_kernels_set_simd_enabled (TRUE);
 }
 
+/* TIES's fused kernel equals cru_kernel_sub + cru_kernel_topk_mask + cru_kernel_mask_scale
+ * with every kernel set, for every length, scale, number of equal keys to take (none, some,
+ * all; a threshold key that many elements share, and a run of them) and specials, and
+ * continues over chunks. */
+static void
+test_topk_fused (gconstpointer data)
+{
+  gboolean specials = GPOINTER_TO_INT (data);
+  const guint64 nmax = 3 * 1024 + 77;
+  g_autofree float *x = g_new (float, nmax);
+  g_autofree float *b = g_new (float, nmax);
+  g_autofree float *want = g_new (float, nmax);
+  g_autofree float *got = g_new (float, nmax);
+  g_autofree guint8 *mask = g_new (guint8, nmax);
+  static const CruKernelScale scales[] = { CRU_KERNEL_SCALE_MASK, CRU_KERNEL_SCALE_MUL,
+                                           CRU_KERNEL_SCALE_DIV };
+  static const guint64 takes[] = { 0, 1, 5, 7, 8, 9, 15, 40, G_MAXUINT64 };
+  uint32_t key_t;
+
+  for (guint64 i = 0; i < nmax; i++)   /* Δ exact, in {−4 … 4} / 8: many equal |Δ| */
+    {
+      b[i] = (float) ((int) (next_u32 () % 64) - 32) / 64.0f;
+      x[i] = b[i] + (float) ((int) (next_u32 () % 9) - 4) / 8.0f;
+      if (i < 100)   /* a run of equal |Δ|: whole vectors of keys equal to the threshold */
+        x[i] = b[i] + (next_u32 () % 2 ? 0.25f : -0.25f);
+    }
+  if (specials)
+    {
+      fill (x, nmax / 3, TRUE);
+      fill (b + nmax / 2, nmax / 3, TRUE);
+    }
+  key_t = cru_select_key (0.25f, CRU_SELECT_ABS);
+  for (guint64 n = 0; n <= nmax; n = n < 40 ? n + 1 : n * 2 + 13)
+    for (guint s = 0; s < G_N_ELEMENTS (scales); s++)
+      for (guint t = 0; t < G_N_ELEMENTS (takes); t++)
+        {
+          guint64 want_left, got_left;
+
+          cru_kernels_set_simd_enabled (FALSE);
+          cru_kernel_sub (want, x, b, n);
+          want_left = cru_kernel_topk_mask (want, n, key_t, takes[t], mask);
+          cru_kernel_mask_scale (want, mask, n, scales[s], 1.75f, -0.6f);
+          for (int isa = CRU_KERNELS_SCALAR; isa <= (int) cru_kernels_isa_available (); isa++)
+            for (guint64 chunk = 64; chunk <= n + 64; chunk += 1000)
+              {
+                cru_kernels_set_isa (isa);
+                memset (got, 0x5a, nmax * sizeof (float));
+                got_left = takes[t];
+                for (guint64 off = 0; off < n; off += chunk)
+                  got_left = cru_kernel_diff_topk_scale (got + off, x + off, b + off,
+                                                         MIN (chunk, n - off), key_t, got_left,
+                                                         scales[s], 1.75f, -0.6f);
+                assert_same_floats (want, got, n);
+                g_assert_cmpuint (got_left, ==, want_left);
+                if (n < nmax)
+                  g_assert_cmphex (((guint32 *) got)[n], ==, 0x5a5a5a5a);
+              }
+        }
+  cru_kernels_set_simd_enabled (TRUE);
+}
+
 /* DARE's cached masks: packing puts element i in bit i % 8 of byte i / 8 with the last
  * byte's spare bits zero, and unpacking gives the 0/1 bytes back, for every length. */
 static void
@@ -958,6 +1019,10 @@ main (int argc, char **argv)
                         test_bits_kernels);
   g_test_add_data_func ("/methods/kernels/dare-bits-fused-specials", GINT_TO_POINTER (TRUE),
                         test_bits_kernels);
+  g_test_add_data_func ("/methods/kernels/ties-topk-fused", GINT_TO_POINTER (FALSE),
+                        test_topk_fused);
+  g_test_add_data_func ("/methods/kernels/ties-topk-fused-specials", GINT_TO_POINTER (TRUE),
+                        test_topk_fused);
   g_test_add_func ("/methods/kernels/mask-pack-unpack", test_mask_pack);
   g_test_add_func ("/methods/kernels/fixed-sums-continue-over-chunks", test_fixed_sums);
   g_test_add_func ("/methods/sdm/streamed-statistics-equal-whole", test_sdm_streamed_statistics);
