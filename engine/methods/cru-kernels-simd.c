@@ -587,18 +587,47 @@ _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
   _cru_diff_hist_window_scalar (x, base, i, n, hist, zeros, digits, window, above);
 }
 
+/* _cru_kept_sum_simd with Δ made in place, and the test and |Δ| in single precision: for a
+ * float t, (double) t ≥ p exactly when t ≥ the smallest float not below p. */
 CRU_SIMD_TARGET void
 _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, guint64 n,
                          double p, double *acc)
 {
-  float d[CRU_FIXED_SUM_BLOCK] __attribute__ ((aligned (32)));
+  const __m128 sign = _mm_set1_ps (-0.0f);
+  float pf = (float) p;
+  __m128 vp;
+  guint64 start = 0;
 
-  for (guint64 start = 0; start < n; start += CRU_FIXED_SUM_BLOCK)
+  if ((double) pf < p)
+    pf = nextafterf (pf, INFINITY);
+  vp = _mm_set1_ps (pf);   /* NaN when p is: nothing kept, as in double */
+  for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
     {
-      guint64 len = MIN (n - start, (guint64) CRU_FIXED_SUM_BLOCK);
+      __m256d l[8];
+      double lanes[CRU_FIXED_SUM_LANES];
 
-      _cru_sub_simd (d, x + start, base + start, len);
-      _cru_kept_sum_simd (d, len, p, acc);
+      for (int q = 0; q < 8; q++)
+        l[q] = _mm256_setzero_pd ();
+      for (guint64 r = 0; r < CRU_FIXED_SUM_BLOCK; r += CRU_FIXED_SUM_LANES)
+        for (int q = 0; q < 8; q++)
+          {
+            guint64 j = start + r + 4 * (guint64) q;
+            __m128 t = _mm_andnot_ps (sign, _mm_sub_ps (_mm_loadu_ps (x + j),
+                                                        _mm_loadu_ps (base + j)));
+            __m128 keep = _mm_cmp_ps (t, vp, _CMP_GE_OQ);   /* a kept 0 adds +0.0 too */
+
+            l[q] = _mm256_add_pd (l[q], _mm256_cvtps_pd (_mm_and_ps (keep, t)));
+          }
+      for (int q = 0; q < 8; q++)
+        _mm256_storeu_pd (lanes + 4 * q, l[q]);
+      *acc += cru_fixed_sum_lanes (lanes);
+    }
+  if (start < n)
+    {
+      float d[CRU_FIXED_SUM_BLOCK];
+
+      _cru_sub_simd (d, x + start, base + start, n - start);
+      *acc += cru_fixed_sum_kept (d, n - start, p);
     }
 }
 

@@ -299,22 +299,36 @@ test_sdm_add (gconstpointer data)
 }
 
 /* The fixed-order sums, continued over chunks of whole blocks, equal cru-fixed-sum.h's over
- * the whole buffer — on both paths. */
+ * the whole buffer — on both paths; so does the kept sum of Δ = x − base made in place, for
+ * thresholds p that are some |Δ| exactly, a double just above or below one (between two
+ * floats), zero, negative, infinite and NaN. */
 static void
 test_fixed_sums (void)
 {
   const guint64 n = 5 * CRU_FIXED_SUM_BLOCK + 77;
   g_autofree float *a = g_new (float, n);
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *b = g_new (float, n);
+  g_autofree float *d = g_new (float, n);
   g_autofree guint8 *mask = g_new (guint8, n);
-  static const double ps[] = { 0.0, 0.001, 0.00125, 1.0 };
+  double ps[] = { 0.0, 0.001, 0.00125, 1.0, -1.0, INFINITY, NAN, 0.0, 0.0, 0.0 };
 
   fill (a, n, FALSE);
+  fill (x, n, FALSE);
+  fill (b, n, FALSE);
   for (guint64 i = 0; i < n; i++)
     {
       mask[i] = next_u32 () % 3 != 0;
       if (i % 17 == 0)
         a[i] = 0.0f;
+      if (i % 13 == 0)   /* Δ = 0, then tiny (denormal), NaN: never kept */
+        x[i] = i % 3 == 0 ? b[i] : i % 3 == 1 ? 1e-40f : NAN;
     }
+  cru_kernels_set_simd_enabled (FALSE);
+  cru_kernel_sub (d, x, b, n);
+  ps[7] = fabs ((double) d[101]);
+  ps[8] = nextafter (ps[7], INFINITY);
+  ps[9] = nextafter (ps[7], 0.0);
   for (int simd = 0; simd < 2; simd++)
     for (guint64 chunk = CRU_FIXED_SUM_BLOCK; chunk <= n + CRU_FIXED_SUM_BLOCK;
          chunk += 2 * CRU_FIXED_SUM_BLOCK)
@@ -332,6 +346,14 @@ test_fixed_sums (void)
             for (guint64 off = 0; off < n; off += chunk)
               cru_kernel_kept_sum (a + off, MIN (chunk, n - off), ps[i], &have);
             g_assert_true (memcmp (&want, &have, sizeof have) == 0);
+
+            want = cru_fixed_sum_kept (d, n, ps[i]);
+            have = 0.0;
+            for (guint64 off = 0; off < n; off += chunk)
+              cru_kernel_diff_kept_sum (x + off, b + off, MIN (chunk, n - off), ps[i], &have);
+            if (memcmp (&want, &have, sizeof have) != 0 && !(isnan (want) && isnan (have)))
+              g_error ("simd %d, p %a: kept sum of Δ %a, expected %a", simd, ps[i], have,
+                       want);
           }
       }
   cru_kernels_set_simd_enabled (TRUE);
