@@ -57,9 +57,9 @@ typedef struct {
   gboolean has;    /* S is not empty */
 } SdmTensorValues;
 
-/* Streaming the statistics pass (cru-method.h): passes 0 and 1 find the percentile of |Δ|
- * (cru_percentile_stream_*; pass 1 is skipped when pass 0's windows hold it), pass 2 adds
- * the kept mass in the fixed order. */
+/* Streaming the statistics pass (cru-method.h): passes 0, 1 and 2 find the percentile of |Δ|
+ * (cru_percentile_stream_*; passes 1 and 2 are skipped when pass 0's windows hold it), pass
+ * 3 adds the kept mass in the fixed order. */
 typedef struct {
   CruPercentileStream percentile;
   SdmTensorValues     v;
@@ -185,10 +185,12 @@ sdm_stats_accumulate (gpointer data, const CruMethodCall *call)
 
 /* ---- streaming the statistics pass ---- */
 
+#define SDM_MASS_PASS 3
+
 static int
 sdm_stream_n_passes (const CruMethod *method, const double *params)
 {
-  return 3;
+  return SDM_MASS_PASS + 1;
 }
 
 static gsize
@@ -210,11 +212,9 @@ sdm_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass, 
 
       if (pass > 0 && !ms->v.has)
         continue;
-      if (pass == 0)
-        cru_percentile_stream_pass0 (&ms->percentile, chunk->models[m], chunk->base, n,
-                                     _cru_call_param (method, chunk, "k"));
-      else if (pass == 1)
-        cru_percentile_stream_pass1 (&ms->percentile, chunk->models[m], chunk->base, n);
+      if (pass < SDM_MASS_PASS)
+        cru_percentile_stream_pass (&ms->percentile, pass, chunk->models[m], chunk->base, n,
+                                    _cru_call_param (method, chunk, "k"));
       else
         cru_kernel_diff_kept_sum (chunk->models[m], chunk->base, n, ms->v.p, &ms->v.mass);
     }
@@ -231,29 +231,31 @@ sdm_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pas
   for (int m = 0; m < call->n_models; m++)
     {
       SdmModelStream *ms = &st->m[m];
-      gboolean resolved;
 
-      /* pass 1 may be skipped (sdm_stream_pass_skip): a percentile that pass 0's window
-       * resolved is read at once */
+      /* passes 1 and 2 may be skipped (sdm_stream_pass_skip): a percentile is read as soon
+       * as it is resolved */
+      if (pass == SDM_MASS_PASS || (pass > 0 && !ms->v.has))
+        continue;
       if (pass == 0)
-        ms->v.has = cru_percentile_stream_end0 (&ms->percentile, call->numel, k);
-      resolved = !cru_percentile_stream_needs_pass1 (&ms->percentile);
-      if (ms->v.has && ((pass == 0 && resolved) || (pass == 1 && !resolved)))
-        ms->v.p = cru_percentile_stream_end1 (&ms->percentile);
+        ms->v.has = cru_percentile_stream_end (&ms->percentile, 0, call->numel, k);
+      else
+        cru_percentile_stream_end (&ms->percentile, pass, call->numel, k);
+      if (ms->v.has && cru_percentile_stream_resolved (&ms->percentile))
+        ms->v.p = cru_percentile_stream_value (&ms->percentile);
     }
   return TRUE;
 }
 
-/* Pass 1 is not needed when pass 0's windows held every model's percentile digits. */
+/* Passes 1 and 2 are not needed when earlier ones resolved every model's percentile. */
 static gboolean
 sdm_stream_pass_skip (const CruMethod *method, int pass, gconstpointer state)
 {
   const SdmStream *st = state;
 
-  if (pass != 1)
+  if (pass != 1 && pass != 2)
     return FALSE;
   for (int m = 0; m < st->n_models; m++)
-    if (st->m[m].v.has && cru_percentile_stream_needs_pass1 (&st->m[m].percentile))
+    if (st->m[m].v.has && cru_percentile_stream_needs (&st->m[m].percentile, pass))
       return FALSE;
   return TRUE;
 }

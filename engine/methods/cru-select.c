@@ -383,19 +383,137 @@ cru_select_percentile (const float *v, guint64 n, double q, CruSelectOrder order
   return TRUE;
 }
 
-/* ---- the percentile in two streamed passes ---- */
+/* ---- the percentile in streamed passes ---- */
+
+static guint64
+window_count (const guint32 *window)
+{
+  guint64 count = 0;
+
+  for (guint low = 0; low < 65536; low++)
+    count += window[low];
+  return count;
+}
+
+static uint32_t
+first_nonzero (const guint32 *hist)
+{
+  uint32_t low = 0;
+
+  while (low < 65535 && hist[low] == 0)
+    low++;
+  return low;
+}
+
+/* The high counts are complete (ps->hist): the digit of considered rank ps->lo, the next
+ * non-empty digit after it, and whether a window holds what the value needs (the digit's
+ * low counts, and the next digit's smallest low half when the upper sample is there). */
+static void
+percentile_from_high (CruPercentileStream *ps)
+{
+  gboolean needs_next;
+  int slot = -1, next = -1;
+
+  ps->hist[0] -= (guint32) ps->zeros;   /* ±0 are the keys 0 */
+  ps->rank = ps->lo;
+  ps->below = 0;
+  ps->high = cru_select_hist_find (ps->hist, &ps->rank, &ps->below);
+  for (ps->next_high = ps->high + 1; ps->next_high < 65536; ps->next_high++)
+    if (ps->hist[ps->next_high] > 0)
+      break;
+  needs_next = ps->lo + 1 < ps->considered && ps->rank + 1 >= ps->hist[ps->high]
+               && ps->next_high < 65536;
+  ps->next_low = 65536;
+  if (ps->window_set)
+    {
+      slot = cru_select_window_find (ps->digits, ps->high);
+      next = needs_next ? cru_select_window_find (ps->digits, ps->next_high) : 0;
+    }
+  if (slot >= 0 && next >= 0)
+    {
+      memcpy (ps->hist, ps->window[slot], sizeof ps->hist);
+      if (needs_next)
+        ps->next_low = first_nonzero (ps->window[next]);
+      ps->resolved = TRUE;
+      return;
+    }
+  memset (ps->hist, 0, sizeof ps->hist);
+  ps->needs_low = TRUE;
+}
+
+/* After pass 0 with a window: the window digit holding considered rank ps->lo, placed among
+ * all keys by the counts above it (the zeros are the smallest keys), and the next non-empty
+ * digit when the upper sample is there — if the window tells them; else *@up: whether the
+ * rank is above the window's lowest digit. */
+static gboolean
+percentile_from_window (CruPercentileStream *ps, guint64 numel, gboolean *up)
+{
+  guint64 r = ps->zeros + ps->lo, count[CRU_HIST_WINDOW], below[CRU_HIST_WINDOW];
+  uint32_t lowest = G_MAXUINT32;
+  int slot = -1, next = -1;
+
+  *up = FALSE;
+  for (int j = 0; j < CRU_HIST_WINDOW; j++)
+    {
+      count[j] = window_count (ps->window[j]);
+      below[j] = numel - ps->above[j] - count[j];
+      if (below[j] <= r && r < below[j] + count[j])
+        slot = j;
+      if (ps->digits[j] < lowest)
+        {
+          lowest = ps->digits[j];
+          *up = r >= below[j];
+        }
+    }
+  if (slot < 0)
+    return FALSE;
+  if (ps->lo + 1 < ps->considered && r + 1 >= below[slot] + count[slot])
+    {
+      /* the upper sample is in the next non-empty digit: a window digit when none lies
+       * between */
+      for (int j = 0; j < CRU_HIST_WINDOW; j++)
+        if (ps->digits[j] > ps->digits[slot] && count[j] > 0
+            && (next < 0 || ps->digits[j] < ps->digits[next]))
+          next = j;
+      if (next < 0 || ps->above[slot] - ps->above[next] != count[next])
+        return FALSE;
+      ps->next_high = ps->digits[next];
+      ps->next_low = first_nonzero (ps->window[next]);
+    }
+  ps->high = ps->digits[slot];
+  ps->below = ps->high > 0 ? below[slot] - ps->zeros : 0;
+  ps->rank = ps->lo - ps->below;
+  memcpy (ps->hist, ps->window[slot], sizeof ps->hist);
+  if (ps->high == 0)
+    ps->hist[0] -= (guint32) ps->zeros;
+  ps->resolved = TRUE;
+  return TRUE;
+}
 
 void
-cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x, const float *base,
-                             guint64 n, double q)
+cru_percentile_stream_pass (CruPercentileStream *ps, int pass, const float *x,
+                            const float *base, guint64 n, double q)
 {
   guint64 considered;
 
+  if (!cru_percentile_stream_needs (ps, pass))
+    return;
+  if (pass == 1)
+    {
+      cru_kernel_diff_hist_window (x, base, n, ps->hist, NULL, ps->digits, &ps->window[0][0],
+                                   NULL);
+      return;
+    }
+  if (pass == 2)
+    {
+      cru_kernel_diff_hist_low (x, base, n, ps->high, ps->hist, ps->next_high, &ps->next_low);
+      return;
+    }
   if (ps->started)
     {
       if (ps->window_set)
-        cru_kernel_diff_hist_window (x, base, n, ps->hist, &ps->zeros, ps->digits,
-                                     &ps->window[0][0], NULL);
+        cru_kernel_diff_hist_window (x, base, n, NULL, &ps->zeros, ps->digits,
+                                     &ps->window[0][0], ps->above);
       else
         cru_kernel_diff_hist_high (x, base, n, ps->hist, &ps->zeros);
       return;
@@ -405,21 +523,38 @@ cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x, const floa
   cru_kernel_diff_hist_high (x, base, n, ps->hist, &ps->zeros);
   considered = n - ps->zeros;
   if (considered == 0)
-    return;
+    return;   /* the high counts go on */
   q = CLAMP (q, 0.0, 100.0);
   cru_select_window_guess (ps->hist,
                            ps->zeros + (guint64) floor ((q / 100.0) * (double) (considered - 1)),
                            ps->digits);
   ps->window_set = TRUE;
-  cru_kernel_diff_hist_window (x, base, n, NULL, NULL, ps->digits, &ps->window[0][0], NULL);
+  cru_kernel_diff_hist_window (x, base, n, NULL, NULL, ps->digits, &ps->window[0][0],
+                               ps->above);
 }
 
 gboolean
-cru_percentile_stream_end0 (CruPercentileStream *ps, guint64 numel, double q)
+cru_percentile_stream_end (CruPercentileStream *ps, int pass, guint64 numel, double q)
 {
   double pos;
+  gboolean up;
 
-  ps->hist[0] -= (guint32) ps->zeros;   /* ±0 are the keys 0 */
+  if (!cru_percentile_stream_needs (ps, pass))
+    return TRUE;
+  if (pass == 1)
+    {
+      ps->needs_high = FALSE;
+      percentile_from_high (ps);
+      return TRUE;
+    }
+  if (pass == 2)
+    {
+      if (ps->high == 0)
+        ps->hist[0] -= (guint32) ps->zeros;
+      ps->needs_low = FALSE;
+      ps->resolved = TRUE;
+      return TRUE;
+    }
   ps->considered = numel - ps->zeros;
   if (ps->considered == 0)
     return FALSE;
@@ -429,62 +564,53 @@ cru_percentile_stream_end0 (CruPercentileStream *ps, guint64 numel, double q)
   if (ps->lo > ps->considered - 1)
     ps->lo = ps->considered - 1;
   ps->frac = pos - (double) ps->lo;
-  ps->rank = ps->lo;
-  ps->below = 0;
-  ps->high = cru_select_hist_find (ps->hist, &ps->rank, &ps->below);
-  /* where the upper sample is when it is not in the same digit */
-  for (ps->next_high = ps->high + 1; ps->next_high < 65536; ps->next_high++)
-    if (ps->hist[ps->next_high] > 0)
-      break;
-  ps->next_low = 65536;
-  if (ps->window_set)
+  if (!ps->window_set)
     {
-      int slot = cru_select_window_find (ps->digits, ps->high);
-      int next = ps->next_high < 65536 ? cru_select_window_find (ps->digits, ps->next_high) : 0;
-
-      if (slot >= 0 && next >= 0)
-        {
-          /* what pass 1 would count: the digit's low halves, the next digit's smallest */
-          memcpy (ps->hist, ps->window[slot], sizeof ps->hist);
-          if (ps->next_high < 65536)
-            for (ps->next_low = 0; ps->window[next][ps->next_low] == 0; ps->next_low++)
-              ;
-          ps->resolved = TRUE;
-          return TRUE;
-        }
+      percentile_from_high (ps);   /* the first chunk had no non-zero element */
+      return TRUE;
     }
+  if (percentile_from_window (ps, numel, &up))
+    return TRUE;
+  /* pass 1: all the high halves, and the low halves in the next digits on the side of the
+   * rank (ps->hist still holds the first chunk's counts) */
+  {
+    uint32_t next[CRU_HIST_WINDOW];
+
+    cru_select_window_next (ps->hist, ps->digits, up, next);
+    memcpy (ps->digits, next, sizeof next);
+  }
+  memset (ps->window, 0, sizeof ps->window);
   memset (ps->hist, 0, sizeof ps->hist);
+  ps->needs_high = TRUE;
   return TRUE;
 }
 
 gboolean
-cru_percentile_stream_needs_pass1 (const CruPercentileStream *ps)
-{
-  return !ps->resolved;
-}
-
-void
-cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *x, const float *base,
-                             guint64 n)
+cru_percentile_stream_needs (const CruPercentileStream *ps, int pass)
 {
   if (ps->resolved)
-    return;
-  cru_kernel_diff_hist_low (x, base, n, ps->high, ps->hist, ps->next_high, &ps->next_low);
+    return FALSE;
+  return pass == 0 || (pass == 1 && ps->needs_high) || (pass == 2 && ps->needs_low);
+}
+
+gboolean
+cru_percentile_stream_resolved (const CruPercentileStream *ps)
+{
+  return ps->resolved;
 }
 
 double
-cru_percentile_stream_end1 (CruPercentileStream *ps)
+cru_percentile_stream_value (const CruPercentileStream *ps)
 {
+  guint64 rank = ps->rank, below = ps->below, le;
   uint32_t low, key_lo, key_hi;
-  guint64 le;
   double a, b, diff;
 
-  if (ps->high == 0)
-    ps->hist[0] -= (guint32) ps->zeros;
-  low = cru_select_hist_find (ps->hist, &ps->rank, &ps->below);
+  g_return_val_if_fail (ps->resolved, NAN);
+  low = cru_select_hist_find (ps->hist, &rank, &below);
   key_lo = (ps->high << 16) | low;
   key_hi = key_lo;
-  le = ps->below + ps->hist[low];   /* considered keys ≤ key_lo */
+  le = below + ps->hist[low];   /* considered keys ≤ key_lo */
   if (ps->lo + 1 < ps->considered && le <= ps->lo + 1)
     {
       /* the smallest key above key_lo: in the same digit, or the next digit's smallest */

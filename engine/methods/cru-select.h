@@ -82,27 +82,30 @@ void     cru_select_window_next  (const guint32 *hist, const uint32_t old[3], gb
 int      cru_select_window_find  (const uint32_t digits[3], uint32_t digit);
 
 /* cru_select_percentile of |v| without zeros, v = x − base (SDM-W's task vectors), for data
- * seen in chunks in two passes: feed every chunk to _pass0, call _end0 (FALSE: no non-zero
- * element), feed every chunk again to _pass1 — unless _needs_pass1 says that pass 0's
- * window (guessed from the first chunk, for percentile @q) held both digits it needs — and
- * _end1 gives the same value as cru_select_percentile. Zero the struct first. */
+ * seen in chunks, in up to three passes (0, 1, 2): feed every chunk of a pass to _pass, then
+ * call _end (FALSE after pass 0: no non-zero element); skip a pass that _needs says is not
+ * needed. Pass 0 counts the low halves in a window of digits guessed from the first chunk
+ * (for percentile @q) and the keys above each, pass 1 all the high halves (with a second
+ * window), pass 2 the low halves of the digit found. Once _resolved, _value gives the same
+ * value as cru_select_percentile. Zero the struct first. */
 typedef struct {
   guint32  hist[65536];
   guint32  window[CRU_HIST_WINDOW][65536];
+  guint64  above[CRU_HIST_WINDOW];
   guint64  zeros, considered, lo, rank, below;
   double   frac;
   uint32_t high, next_high, next_low;
   uint32_t digits[CRU_HIST_WINDOW];
-  gboolean started, window_set, resolved;
+  gboolean started, window_set, needs_high, needs_low, resolved;
 } CruPercentileStream;
 
-void     cru_percentile_stream_pass0 (CruPercentileStream *ps, const float *x,
-                                      const float *base, guint64 n, double q);
-gboolean cru_percentile_stream_end0  (CruPercentileStream *ps, guint64 numel, double q);
-gboolean cru_percentile_stream_needs_pass1 (const CruPercentileStream *ps);
-void     cru_percentile_stream_pass1 (CruPercentileStream *ps, const float *x,
-                                      const float *base, guint64 n);
-double   cru_percentile_stream_end1  (CruPercentileStream *ps);
+void     cru_percentile_stream_pass     (CruPercentileStream *ps, int pass, const float *x,
+                                         const float *base, guint64 n, double q);
+gboolean cru_percentile_stream_end      (CruPercentileStream *ps, int pass, guint64 numel,
+                                         double q);
+gboolean cru_percentile_stream_needs    (const CruPercentileStream *ps, int pass);
+gboolean cru_percentile_stream_resolved (const CruPercentileStream *ps);
+double   cru_percentile_stream_value    (const CruPercentileStream *ps);
 
 /* numpy.percentile (method "linear") of the considered elements, @q in [0, 100]; FALSE when
  * no element is considered. ABS order gives the percentile of |v|. */
