@@ -269,13 +269,23 @@ _cru_l1_masked_simd (const float *restrict a, const guint8 *restrict mask, guint
     }
 }
 
-CRU_SIMD_TARGET void
-_cru_kept_sum_simd (const float *restrict a, guint64 n, double p, double *acc)
+/* Whole blocks of the kept sum in cru-fixed-sum.h's order (lane l of a block adds elements
+ * l, l + 32, …: eight vectors of four lanes) of t = |x − base|, or |x| without @base. The
+ * test and t are in single precision: for a float t, (double) t ≥ p exactly when t ≥ the
+ * smallest float not below p, and a kept 0 adds +0.0 as a dropped one does. Returns how
+ * many elements it did. */
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET guint64
+kept_sum_blocks (const float *restrict x, const float *restrict base, guint64 n, double p,
+                 double *acc)
 {
-  const __m256d sign = _mm256_set1_pd (-0.0), vp = _mm256_set1_pd (p);
-  const __m256d zero = _mm256_setzero_pd ();
+  const __m128 sign = _mm_set1_ps (-0.0f);
+  float pf = (float) p;
+  __m128 vp;
   guint64 start = 0;
 
+  if ((double) pf < p)
+    pf = nextafterf (pf, INFINITY);
+  vp = _mm_set1_ps (pf);   /* NaN when p is: nothing kept, as in double */
   for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
     {
       __m256d l[8];
@@ -287,15 +297,26 @@ _cru_kept_sum_simd (const float *restrict a, guint64 n, double p, double *acc)
         for (int q = 0; q < 8; q++)
           {
             guint64 j = start + r + 4 * (guint64) q;
-            __m256d t = _mm256_andnot_pd (sign, _mm256_cvtps_pd (_mm_loadu_ps (a + j)));
-            __m256d keep = _mm256_and_pd (_mm256_cmp_pd (t, zero, _CMP_NEQ_OQ),
-                                          _mm256_cmp_pd (t, vp, _CMP_GE_OQ));
-            l[q] = _mm256_add_pd (l[q], _mm256_and_pd (keep, t));
+            __m128 v = _mm_loadu_ps (x + j), t, keep;
+
+            if (base)
+              v = _mm_sub_ps (v, _mm_loadu_ps (base + j));
+            t = _mm_andnot_ps (sign, v);
+            keep = _mm_cmp_ps (t, vp, _CMP_GE_OQ);
+            l[q] = _mm256_add_pd (l[q], _mm256_cvtps_pd (_mm_and_ps (keep, t)));
           }
       for (int q = 0; q < 8; q++)
         _mm256_storeu_pd (lanes + 4 * q, l[q]);
       *acc += cru_fixed_sum_lanes (lanes);
     }
+  return start;
+}
+
+CRU_SIMD_TARGET void
+_cru_kept_sum_simd (const float *restrict a, guint64 n, double p, double *acc)
+{
+  guint64 start = kept_sum_blocks (a, NULL, n, p, acc);
+
   if (start < n)
     *acc += cru_fixed_sum_kept (a + start, n - start, p);
 }
@@ -587,41 +608,13 @@ _cru_diff_hist_window_simd (const float *restrict x, const float *restrict base,
   _cru_diff_hist_window_scalar (x, base, i, n, hist, zeros, digits, window, above);
 }
 
-/* _cru_kept_sum_simd with Δ made in place, and the test and |Δ| in single precision: for a
- * float t, (double) t ≥ p exactly when t ≥ the smallest float not below p. */
+/* _cru_kept_sum_simd with Δ made in place. */
 CRU_SIMD_TARGET void
 _cru_diff_kept_sum_simd (const float *restrict x, const float *restrict base, guint64 n,
                          double p, double *acc)
 {
-  const __m128 sign = _mm_set1_ps (-0.0f);
-  float pf = (float) p;
-  __m128 vp;
-  guint64 start = 0;
+  guint64 start = kept_sum_blocks (x, base, n, p, acc);
 
-  if ((double) pf < p)
-    pf = nextafterf (pf, INFINITY);
-  vp = _mm_set1_ps (pf);   /* NaN when p is: nothing kept, as in double */
-  for (; start + CRU_FIXED_SUM_BLOCK <= n; start += CRU_FIXED_SUM_BLOCK)
-    {
-      __m256d l[8];
-      double lanes[CRU_FIXED_SUM_LANES];
-
-      for (int q = 0; q < 8; q++)
-        l[q] = _mm256_setzero_pd ();
-      for (guint64 r = 0; r < CRU_FIXED_SUM_BLOCK; r += CRU_FIXED_SUM_LANES)
-        for (int q = 0; q < 8; q++)
-          {
-            guint64 j = start + r + 4 * (guint64) q;
-            __m128 t = _mm_andnot_ps (sign, _mm_sub_ps (_mm_loadu_ps (x + j),
-                                                        _mm_loadu_ps (base + j)));
-            __m128 keep = _mm_cmp_ps (t, vp, _CMP_GE_OQ);   /* a kept 0 adds +0.0 too */
-
-            l[q] = _mm256_add_pd (l[q], _mm256_cvtps_pd (_mm_and_ps (keep, t)));
-          }
-      for (int q = 0; q < 8; q++)
-        _mm256_storeu_pd (lanes + 4 * q, l[q]);
-      *acc += cru_fixed_sum_lanes (lanes);
-    }
   if (start < n)
     {
       float d[CRU_FIXED_SUM_BLOCK];
