@@ -171,6 +171,20 @@ _cru_topk_mask_simd (const float *restrict v, guint64 n, uint32_t key_t, guint64
   return _cru_topk_mask_scalar (v, i, n, key_t, take, mask);
 }
 
+/* cru_kernel_mask_scale's rule on eight elements: v where @keep (+0.0 elsewhere), times or
+ * divided by @vf, times @vw, stored. */
+static inline __attribute__ ((always_inline)) CRU_SIMD_TARGET void
+store_kept_scaled (float *out, __m256 v, __m256 keep, CruKernelScale scale, __m256 vf,
+                   __m256 vw)
+{
+  v = _mm256_and_ps (keep, v);   /* +0.0 where dropped */
+  if (scale == CRU_KERNEL_SCALE_MUL)
+    v = _mm256_mul_ps (v, vf);
+  else if (scale == CRU_KERNEL_SCALE_DIV)
+    v = _mm256_div_ps (v, vf);
+  _mm256_storeu_ps (out, _mm256_mul_ps (v, vw));
+}
+
 /* _cru_topk_mask_simd and _cru_mask_scale_simd on Δ made in registers: the mask never leaves
  * them. The equal keys to take are the first by index, as there. */
 CRU_SIMD_TARGET guint64
@@ -210,12 +224,7 @@ _cru_diff_topk_scale_simd (float *restrict delta, const float *restrict x,
                                                               _mm256_set1_epi32 ((int) taken),
                                                               select), select));
         }
-      v = _mm256_and_ps (_mm256_castsi256_ps (keep), v);   /* +0.0 where dropped */
-      if (scale == CRU_KERNEL_SCALE_MUL)
-        v = _mm256_mul_ps (v, vf);
-      else if (scale == CRU_KERNEL_SCALE_DIV)
-        v = _mm256_div_ps (v, vf);
-      _mm256_storeu_ps (delta + i, _mm256_mul_ps (v, vw));
+      store_kept_scaled (delta + i, v, _mm256_castsi256_ps (keep), scale, vf, vw);
     }
   return _cru_diff_topk_scale_scalar (delta, x, base, i, n, key_t, take, scale, factor, w);
 }
@@ -332,17 +341,16 @@ _cru_mask_scale_simd (float *restrict delta, const guint8 *restrict mask, guint6
   for (; i + 8 <= n; i += 8)
     {
       __m256 v = _mm256_loadu_ps (delta + i);
+      __m256 keep = _mm256_castsi256_ps (_mm256_set1_epi32 (-1));   /* SCALE_NONE: all */
+
       if (scale != CRU_KERNEL_SCALE_NONE)
         {
           __m256i m = _mm256_cvtepu8_epi32 (_mm_loadl_epi64 ((const __m128i *) (mask + i)));
-          __m256 dropped = _mm256_castsi256_ps (_mm256_cmpeq_epi32 (m, zero));
-          v = _mm256_andnot_ps (dropped, v);   /* +0.0 where dropped */
-          if (scale == CRU_KERNEL_SCALE_MUL)
-            v = _mm256_mul_ps (v, vf);
-          else if (scale == CRU_KERNEL_SCALE_DIV)
-            v = _mm256_div_ps (v, vf);
+
+          keep = _mm256_castsi256_ps (_mm256_xor_si256 (_mm256_cmpeq_epi32 (m, zero),
+                                                        _mm256_set1_epi32 (-1)));
         }
-      _mm256_storeu_ps (delta + i, _mm256_mul_ps (v, vw));
+      store_kept_scaled (delta + i, v, keep, scale, vf, vw);
     }
   _cru_mask_scale_scalar (delta, mask, i, n, scale, factor, w);
 }
@@ -644,7 +652,7 @@ typedef struct {
   __m256i  r3_c2;            /* round 3: lo (A × M0) ^ k1[2] */
   uint32_t high;             /* the block counter's high word these were made for */
   uint32_t key0[10], key1[10];
-  uint32_t name, model;
+  uint32_t name;
 } PhiloxCall;
 
 static inline CRU_SIMD_TARGET void
@@ -680,7 +688,6 @@ philox_call_init (PhiloxCall *k, const CruRng *rng, uint32_t high)
   k->m0 = _mm256_set1_epi64x (0xD2511F53u);
   k->m1 = _mm256_set1_epi64x (0xCD9E8D57u);
   k->name = rng->name_hash;
-  k->model = rng->model_key;
   k->r1 = _mm256_set1_epi64x (rng->model_key ^ k->key1[0]);
   philox_call_set_high (k, high);
 }
@@ -861,12 +868,7 @@ _cru_diff_mask_scale_bits_simd (float *restrict delta, const float *restrict x,
       __m256i byte = _mm256_set1_epi32 (bits[i / 8]);
       __m256i keep = _mm256_cmpeq_epi32 (_mm256_and_si256 (byte, select), select);
 
-      v = _mm256_and_ps (_mm256_castsi256_ps (keep), v);   /* +0.0 where dropped */
-      if (scale == CRU_KERNEL_SCALE_MUL)
-        v = _mm256_mul_ps (v, vf);
-      else if (scale == CRU_KERNEL_SCALE_DIV)
-        v = _mm256_div_ps (v, vf);
-      _mm256_storeu_ps (delta + i, _mm256_mul_ps (v, vw));
+      store_kept_scaled (delta + i, v, _mm256_castsi256_ps (keep), scale, vf, vw);
     }
   _cru_diff_mask_scale_bits_scalar (delta, x, base, bits, i, n, scale, factor, w);
 }

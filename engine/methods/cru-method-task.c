@@ -505,31 +505,17 @@ static int
 magnitude_window_slot (TaskModelStream *ms, const guint32 *window, guint64 numel,
                        gboolean *up)
 {
-  guint64 rank = numel - ms->k;
-  uint32_t lowest = G_MAXUINT32;
+  guint64 count[CRU_HIST_WINDOW], below = 0;
+  int slot = cru_select_window_place (ms->window, window, ms->above, numel, numel - ms->k,
+                                      count, &below, up);
 
-  *up = FALSE;
-  for (int j = 0; j < CRU_HIST_WINDOW; j++)
+  if (slot >= 0)
     {
-      guint64 count = 0, below;
-
-      for (guint low = 0; low < 65536; low++)
-        count += window[(gsize) j * 65536 + low];
-      below = numel - ms->above[j] - count;
-      if (below <= rank && rank < below + count)
-        {
-          ms->high = ms->window[j];
-          ms->rank = rank - below;
-          ms->below = below;
-          return j;
-        }
-      if (ms->window[j] < lowest)
-        {
-          lowest = ms->window[j];
-          *up = rank >= below;
-        }
+      ms->high = ms->window[slot];
+      ms->rank = numel - ms->k - below;
+      ms->below = below;
     }
-  return -1;
+  return slot;
 }
 
 /* The threshold key from the low-half counts of its digit, and how many equal to it to keep. */
@@ -585,11 +571,9 @@ task_stream_pass (const CruMethod *method, const CruMethodCall *chunk, int pass,
         }
       else if (pass == 0)
         magnitude_pass0 (method, chunk, m, ms);
-      else if (pass == 1 && ms->needs_high && ms->window_set)
+      else if (pass == 1 && ms->needs_high)
         cru_kernel_diff_hist_window (chunk->models[m], chunk->base, n, ms->hist, NULL,
                                      ms->window, model_window (chunk, m), NULL);
-      else if (pass == 1 && ms->needs_high)
-        cru_kernel_diff_hist_high (chunk->models[m], chunk->base, n, ms->hist, NULL);
       else if (pass == 2 && ms->needs_low)
         cru_kernel_diff_hist_low (chunk->models[m], chunk->base, n, ms->high, ms->hist, 65536,
                                   NULL);
@@ -641,22 +625,21 @@ task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pa
           ms->all = ms->k >= numel;
           if (ms->all)
             continue;
-          /* the threshold is the (numel − k)-th smallest key (cru_select_topk_threshold) */
-          slot = ms->window_set ? magnitude_window_slot (ms, window, numel, &up) : -1;
+          /* the threshold is the (numel − k)-th smallest key (cru_select_topk_threshold);
+           * 0 < k < numel, so the first chunk set the window (an unset one, all zeros,
+           * would only send the tensor to pass 1) */
+          slot = magnitude_window_slot (ms, window, numel, &up);
           if (slot >= 0)
             magnitude_threshold (ms, window + (gsize) slot * 65536, numel);
           else
             {
               /* pass 1 counts the high halves, and the low halves in the next digits on
                * the side of the rank (ms->hist still holds the first chunk's counts) */
-              if (ms->window_set)
-                {
-                  uint32_t next[CRU_HIST_WINDOW];
+              uint32_t next[CRU_HIST_WINDOW];
 
-                  cru_select_window_next (ms->hist, ms->window, up, next);
-                  memcpy (ms->window, next, sizeof next);
-                  memset (window, 0, WINDOW_BYTES);
-                }
+              cru_select_window_next (ms->hist, ms->window, up, next);
+              memcpy (ms->window, next, sizeof next);
+              memset (window, 0, WINDOW_BYTES);
               ms->needs_high = TRUE;
               memset (ms->hist, 0, sizeof ms->hist);
             }
@@ -666,7 +649,7 @@ task_stream_pass_end (const CruMethod *method, const CruMethodCall *call, int pa
           ms->rank = numel - ms->k;
           ms->below = 0;
           ms->high = cru_select_hist_find (ms->hist, &ms->rank, &ms->below);
-          slot = ms->window_set ? cru_select_window_find (ms->window, ms->high) : -1;
+          slot = cru_select_window_find (ms->window, ms->high);
           if (slot >= 0)
             magnitude_threshold (ms, window + (gsize) slot * 65536, numel);
           else

@@ -178,6 +178,37 @@ cru_select_window_next (const guint32 *hist, const uint32_t old[CRU_HIST_WINDOW]
 }
 
 int
+cru_select_window_place (const uint32_t digits[CRU_HIST_WINDOW], const guint32 *window,
+                         const guint64 above[CRU_HIST_WINDOW], guint64 numel, guint64 rank,
+                         guint64 count[CRU_HIST_WINDOW], guint64 *below, gboolean *up)
+{
+  uint32_t lowest = G_MAXUINT32;
+  int slot = -1;
+
+  *up = FALSE;
+  for (int j = 0; j < CRU_HIST_WINDOW; j++)
+    {
+      guint64 under;
+
+      count[j] = 0;
+      for (guint low = 0; low < 65536; low++)
+        count[j] += window[(gsize) j * 65536 + low];
+      under = numel - above[j] - count[j];
+      if (under <= rank && rank < under + count[j])
+        {
+          slot = j;
+          *below = under;
+        }
+      if (digits[j] < lowest)
+        {
+          lowest = digits[j];
+          *up = rank >= under;
+        }
+    }
+  return slot;
+}
+
+int
 cru_select_window_find (const uint32_t digits[CRU_HIST_WINDOW], uint32_t digit)
 {
   return index_of (digits, CRU_HIST_WINDOW, digit);
@@ -385,16 +416,6 @@ cru_select_percentile (const float *v, guint64 n, double q, CruSelectOrder order
 
 /* ---- the percentile in streamed passes ---- */
 
-static guint64
-window_count (const guint32 *window)
-{
-  guint64 count = 0;
-
-  for (guint low = 0; low < 65536; low++)
-    count += window[low];
-  return count;
-}
-
 static uint32_t
 first_nonzero (const guint32 *hist)
 {
@@ -448,26 +469,14 @@ percentile_from_high (CruPercentileStream *ps)
 static gboolean
 percentile_from_window (CruPercentileStream *ps, guint64 numel, gboolean *up)
 {
-  guint64 r = ps->zeros + ps->lo, count[CRU_HIST_WINDOW], below[CRU_HIST_WINDOW];
-  uint32_t lowest = G_MAXUINT32;
-  int slot = -1, next = -1;
+  guint64 r = ps->zeros + ps->lo, count[CRU_HIST_WINDOW], below = 0;
+  int slot = cru_select_window_place (ps->digits, &ps->window[0][0], ps->above, numel, r,
+                                      count, &below, up);
+  int next = -1;
 
-  *up = FALSE;
-  for (int j = 0; j < CRU_HIST_WINDOW; j++)
-    {
-      count[j] = window_count (ps->window[j]);
-      below[j] = numel - ps->above[j] - count[j];
-      if (below[j] <= r && r < below[j] + count[j])
-        slot = j;
-      if (ps->digits[j] < lowest)
-        {
-          lowest = ps->digits[j];
-          *up = r >= below[j];
-        }
-    }
   if (slot < 0)
     return FALSE;
-  if (ps->lo + 1 < ps->considered && r + 1 >= below[slot] + count[slot])
+  if (ps->lo + 1 < ps->considered && r + 1 >= below + count[slot])
     {
       /* the upper sample is in the next non-empty digit: a window digit when none lies
        * between */
@@ -481,7 +490,7 @@ percentile_from_window (CruPercentileStream *ps, guint64 numel, gboolean *up)
       ps->next_low = first_nonzero (ps->window[next]);
     }
   ps->high = ps->digits[slot];
-  ps->below = ps->high > 0 ? below[slot] - ps->zeros : 0;
+  ps->below = ps->high > 0 ? below - ps->zeros : 0;
   ps->rank = ps->lo - ps->below;
   memcpy (ps->hist, ps->window[slot], sizeof ps->hist);
   if (ps->high == 0)

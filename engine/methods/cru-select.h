@@ -78,6 +78,13 @@ void     cru_select_window_guess (const guint32 *hist, guint64 k, uint32_t digit
  * the digits right after the edge. */
 void     cru_select_window_next  (const guint32 *hist, const uint32_t old[3], gboolean up,
                                   uint32_t digits[3]);
+/* Where a window counted over all @numel keys stands (cru_kernel_diff_hist_window with the
+ * counts @above each digit): fills @count with each digit's keys and returns the index of
+ * the digit holding rank @rank (0 = smallest key), with *@below the keys under it; or −1,
+ * with *@up telling whether @rank is above the window's lowest digit. */
+int      cru_select_window_place (const uint32_t digits[3], const guint32 *window,
+                                  const guint64 above[3], guint64 numel, guint64 rank,
+                                  guint64 count[3], guint64 *below, gboolean *up);
 /* The index of @digit in the window, or −1. */
 int      cru_select_window_find  (const uint32_t digits[3], uint32_t digit);
 
